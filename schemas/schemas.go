@@ -1,0 +1,158 @@
+// Package schemas owns the on-disk contract of a bltpipe run: the Arrow
+// schemas of every Parquet and Arrow IPC table, the DDL of the SQLite
+// hypergraph sidecar, the layout of the output directory and the schema
+// version stamped into the manifest and the sidecars.
+//
+// It knows nothing about Beam or models. docs/SCHEMA.md explains every
+// column; keep the two in step (TestSchemaDocMentionsEveryColumn checks).
+//
+// Conventions shared by all tables:
+//   - A document of n bytes is scored as n+2 tokens [BOS, b0+4, …, EOS]:
+//     token 0 is BOS, token i (1 ≤ i ≤ n) is byte i-1, token n+1 is EOS.
+//   - Entropies are in nats; prominence is the L2 norm of the pre-norm
+//     hidden state; both have one value per token (length n+2).
+//   - Byte offsets are 0-based offsets into the document's bytes. BOS sits
+//     at byte offset 0 and EOS at byte offset n, both with byte length 0.
+//   - Vectors are list<float32> (never fixed_size_list: readers disagree).
+package schemas
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Version is the output schema version written to _MANIFEST.json and to the
+// meta table of every sidecar. Bump it on any incompatible change.
+const Version = "bltpipe.v1"
+
+// Output directory layout, relative to --output. Shard files are named
+// part-<NNNNN>-<hash8> where NNNNN is the split's ordinal in the sorted
+// split list and hash8 the first 8 hex digits of sha256(split key); see
+// docs/SCHEMA.md.
+const (
+	DocumentsDir  = "documents"
+	PatchesDir    = "patches"
+	HypergraphDir = "hypergraph"
+	BLTArrowDir   = "blt"
+	WaterfillDir  = "waterfill"
+	StatsFile     = "waterfill/_STATS.json"
+	ManifestFile  = "_MANIFEST.json"
+
+	ParquetExt    = ".parquet"
+	HypergraphExt = ".hypergraph.db"
+	// CompleteSuffix is appended to a BLT Arrow shard's name for its marker
+	// file, as Meta's ArrowFileIterator expects.
+	CompleteSuffix = ".complete"
+)
+
+// Column names of the documents table.
+const (
+	ColDocID        = "doc_id"
+	ColSource       = "source"
+	ColModality     = "modality"
+	ColNumBytes     = "num_bytes"
+	ColNumTokens    = "num_tokens"
+	ColEntropies    = "entropies"
+	ColProminence   = "prominence"
+	ColPatchLengths = "patch_lengths"
+)
+
+// Column names of the patches table.
+const (
+	ColPatchIndex     = "patch_index"
+	ColTokenOffset    = "token_offset"
+	ColPatchTokens    = "num_tokens"
+	ColByteOffset     = "byte_offset"
+	ColByteLength     = "byte_length"
+	ColMeanEntropy    = "mean_entropy"
+	ColMaxEntropy     = "max_entropy"
+	ColMeanProminence = "mean_prominence"
+	ColMaxProminence  = "max_prominence"
+	ColEmbedding      = "embedding"
+)
+
+// Column names of the BLT Arrow table (Meta's preprocessed-entropies layout).
+const (
+	ColSampleID = "sample_id"
+	ColText     = "text"
+)
+
+// Float32List is list<float32>, the type of every per-token or vector column.
+var Float32List = arrow.ListOf(arrow.PrimitiveTypes.Float32)
+
+// Int32List is list<int32>.
+var Int32List = arrow.ListOf(arrow.PrimitiveTypes.Int32)
+
+// Documents returns the schema of documents/*.parquet: one row per input
+// document, followed by one nullable utf8 column per kept metadata column
+// (--keep-columns, in the order given).
+func Documents(keep []string) *arrow.Schema {
+	fields := []arrow.Field{
+		{Name: ColDocID, Type: arrow.BinaryTypes.String},
+		{Name: ColSource, Type: arrow.BinaryTypes.String},
+		{Name: ColModality, Type: arrow.BinaryTypes.String},
+		{Name: ColNumBytes, Type: arrow.PrimitiveTypes.Int64},
+		{Name: ColNumTokens, Type: arrow.PrimitiveTypes.Int64},
+		{Name: ColEntropies, Type: Float32List},
+		{Name: ColProminence, Type: Float32List},
+		{Name: ColPatchLengths, Type: Int32List},
+	}
+	for _, k := range keep {
+		fields = append(fields, arrow.Field{Name: k, Type: arrow.BinaryTypes.String, Nullable: true})
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// Patches returns the schema of patches/*.parquet: one row per patch. The
+// embedding column is present only when withEmbedding is true
+// (--embeddings patch).
+func Patches(withEmbedding bool) *arrow.Schema {
+	fields := []arrow.Field{
+		{Name: ColDocID, Type: arrow.BinaryTypes.String},
+		{Name: ColPatchIndex, Type: arrow.PrimitiveTypes.Int32},
+		{Name: ColTokenOffset, Type: arrow.PrimitiveTypes.Int32},
+		{Name: ColPatchTokens, Type: arrow.PrimitiveTypes.Int32},
+		{Name: ColByteOffset, Type: arrow.PrimitiveTypes.Int64},
+		{Name: ColByteLength, Type: arrow.PrimitiveTypes.Int64},
+		{Name: ColMeanEntropy, Type: arrow.PrimitiveTypes.Float32},
+		{Name: ColMaxEntropy, Type: arrow.PrimitiveTypes.Float32},
+		{Name: ColMeanProminence, Type: arrow.PrimitiveTypes.Float32},
+		{Name: ColMaxProminence, Type: arrow.PrimitiveTypes.Float32},
+	}
+	if withEmbedding {
+		fields = append(fields, arrow.Field{Name: ColEmbedding, Type: Float32List})
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// BLTArrow returns the schema of the Arrow IPC files Meta's BLT trainer reads
+// as preprocessed entropies (ArrowFileIterator): non-null sample_id and text,
+// and entropies as list<float16>, one per token of [BOS, bytes…, EOS].
+func BLTArrow() *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{
+		{Name: ColSampleID, Type: arrow.BinaryTypes.String},
+		{Name: ColText, Type: arrow.BinaryTypes.String},
+		{Name: ColEntropies, Type: arrow.ListOf(arrow.FixedWidthTypes.Float16)},
+	}, nil)
+}
+
+// TokenToByte maps token index t of a document of n bytes to its byte
+// offset: BOS (t=0) → 0, byte token t → t-1, EOS (t=n+1) → n.
+func TokenToByte(t, n int) int {
+	switch {
+	case t <= 0:
+		return 0
+	case t > n:
+		return n
+	default:
+		return t - 1
+	}
+}
+
+// PatchBytes returns the byte range [offset, offset+length) covered by the
+// patch holding tokens [start, start+tokens) of a document of n bytes.
+// Special tokens cover no bytes, so a patch holding only BOS or only EOS
+// has length 0.
+func PatchBytes(start, tokens, n int) (offset, length int) {
+	offset = TokenToByte(start, n)
+	return offset, TokenToByte(start+tokens, n) - offset
+}

@@ -1,0 +1,5 @@
+//go:build !xla
+
+package modelio
+
+func xlaHint() string { return "; rebuild with -tags xla for xla:PLUGIN" }

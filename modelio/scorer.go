@@ -1,0 +1,473 @@
+package modelio
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// ScorerOptions configure a Scorer. Zero values pick sensible defaults.
+type ScorerOptions struct {
+	// Backend is a GoMLX backend config: "" ($GOMLX_BACKEND, else simplego),
+	// "simplego", or "xla:/abs/path/xla_cuda_plugin.so" (build tag xla).
+	Backend string
+	// DType is the compute dtype of matmuls: "f32" or "bf16". Default: f32 on
+	// the CPU backend, bf16 elsewhere. Norm statistics, softmax and entropy
+	// are always computed in f32.
+	DType string
+	// BatchTokens bounds the tokens of one forward call (streams × chunk).
+	// Default 4096.
+	BatchTokens int
+	// ChunkLen is the longest chunk (tokens per stream per call), rounded
+	// down to a chunk bucket. Default 512.
+	ChunkLen int
+}
+
+// DocScore holds the per-token outputs for one document.
+type DocScore struct {
+	Entropies  []float32 // [n] nats
+	Prominence []float32 // [n] L2 norm of the pre-norm hidden state
+	Hidden     []float32 // [n·dim] pre-norm hidden states, only when asked for
+}
+
+// Scorer runs the entropy model over batches of documents. It is safe for
+// concurrent use; calls are serialised on the model's device.
+type Scorer struct {
+	cfg     Config
+	backend backends.Backend
+	dtype   dtypes.DType
+	weights []*tensors.Tensor
+
+	maxStreams int   // B bucket ceiling
+	chunks     []int // C buckets, ascending
+
+	mu       sync.Mutex
+	execs    [2]*graph.Exec // [wantHidden]
+	compiled map[[3]int]bool
+}
+
+// chunkBuckets are the chunk lengths a Scorer compiles for (capped by ChunkLen).
+var chunkBuckets = []int{32, 128, 512, 2048, 8192}
+
+// NewScorer prepares w for inference on the chosen backend. Weights are
+// converted to the compute dtype once and stay on the device.
+func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
+	if err := w.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("model config: %w", err)
+	}
+	be, err := OpenBackend(o.Backend)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scorer{cfg: w.Config, backend: be, compiled: map[[3]int]bool{}}
+	switch o.DType {
+	case "":
+		s.dtype = dtypes.BFloat16
+		if IsCPUBackend(be) {
+			s.dtype = dtypes.Float32
+		}
+	case "f32", "float32":
+		s.dtype = dtypes.Float32
+	case "bf16", "bfloat16":
+		s.dtype = dtypes.BFloat16
+	default:
+		return nil, fmt.Errorf("unknown dtype %q (want f32 or bf16)", o.DType)
+	}
+	batch := cmp.Or(o.BatchTokens, 4096)
+	chunkLen := cmp.Or(o.ChunkLen, 512)
+	for _, c := range chunkBuckets {
+		if c <= chunkLen || len(s.chunks) == 0 {
+			s.chunks = append(s.chunks, c)
+		}
+	}
+	s.maxStreams = max(1, batch/s.chunks[len(s.chunks)-1])
+	s.maxStreams = 1 << (bitsLen(s.maxStreams) - 1) // a power of two
+
+	dims := weightDims(w.Config)
+	for i, data := range weightOrder(w) {
+		if len(data) != prod(dims[i]) {
+			return nil, fmt.Errorf("weight %d has %d values, config wants %v", i, len(data), dims[i])
+		}
+		s.weights = append(s.weights, s.toTensor(data, dims[i], isNormWeight(i)))
+	}
+	nGraphs := s.graphsPerExec()
+	for i, hidden := range []bool{false, true} {
+		spec := forwardSpec{cfg: w.Config, dtype: s.dtype, wantHidden: hidden}
+		e, err := graph.NewExec(be, spec.buildChunkGraph)
+		if err != nil {
+			return nil, fmt.Errorf("build forward graph: %w", err)
+		}
+		s.execs[i] = e.SetMaxCache(nGraphs).WithName(fmt.Sprintf("blt_forward_hidden_%v", hidden))
+	}
+	return s, nil
+}
+
+// graphsPerExec is the number of (streams, chunk) shapes a Scorer may compile.
+func (s *Scorer) graphsPerExec() int { return bitsLen(s.maxStreams) * len(s.chunks) }
+
+func (s *Scorer) toTensor(data []float32, dims []int, keepF32 bool) *tensors.Tensor {
+	if s.dtype == dtypes.BFloat16 && !keepF32 {
+		bf := make([]bfloat16.BFloat16, len(data))
+		for i, v := range data {
+			bf[i] = bfloat16.FromFloat32(v)
+		}
+		return tensors.FromFlatDataAndDimensions(bf, dims...)
+	}
+	return tensors.FromFlatDataAndDimensions(slices.Clone(data), dims...)
+}
+
+// Config returns the model's configuration.
+func (s *Scorer) Config() Config { return s.cfg }
+
+// Dim is the width of hidden states.
+func (s *Scorer) Dim() int { return s.cfg.Dim }
+
+// DType is the compute dtype name ("f32" or "bf16").
+func (s *Scorer) DType() string {
+	if s.dtype == dtypes.BFloat16 {
+		return "bf16"
+	}
+	return "f32"
+}
+
+// Backend is the name of the GoMLX backend in use.
+func (s *Scorer) Backend() string { return s.backend.String() }
+
+// CompiledGraphs is the number of distinct graphs compiled so far.
+func (s *Scorer) CompiledGraphs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.compiled)
+}
+
+// stream is a sequence of whole documents processed in order.
+type stream struct {
+	docs []int // document indices, in order
+	// flattened (doc, token) of every token of the stream
+	tokDoc []int32
+	tokIdx []int32
+}
+
+func (st *stream) len() int { return len(st.tokDoc) }
+
+// Score runs the model over docs (each a full token sequence, normally
+// [BOS, bytes…, EOS]) and returns one DocScore per document. Hidden states
+// are returned only if wantHidden. Empty documents get empty scores.
+func (s *Scorer) Score(docs [][]int32, wantHidden bool) ([]DocScore, error) {
+	out := make([]DocScore, len(docs))
+	total := 0
+	for i, d := range docs {
+		for j, t := range d {
+			if t < 0 || int(t) >= s.cfg.VocabSize {
+				return nil, fmt.Errorf("document %d: token %d at position %d is outside the vocabulary [0, %d)", i, t, j, s.cfg.VocabSize)
+			}
+		}
+		out[i].Entropies = make([]float32, len(d))
+		out[i].Prominence = make([]float32, len(d))
+		if wantHidden {
+			out[i].Hidden = make([]float32, len(d)*s.cfg.Dim)
+		}
+		total += len(d)
+	}
+	if total == 0 {
+		return out, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	streams := s.packStreams(docs)
+	if err := s.run(docs, streams, out, wantHidden); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// packStreams spreads documents over up to maxStreams streams, longest first
+// onto the least-loaded stream, so that streams end at about the same time.
+func (s *Scorer) packStreams(docs [][]int32) []*stream {
+	order := make([]int, 0, len(docs))
+	for i, d := range docs {
+		if len(d) > 0 {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(len(docs[b]), len(docs[a])) })
+	n := min(s.maxStreams, len(order))
+	streams := make([]*stream, n)
+	for i := range streams {
+		streams[i] = &stream{}
+	}
+	for _, d := range order {
+		best := streams[0]
+		for _, st := range streams[1:] {
+			if st.len() < best.len() {
+				best = st
+			}
+		}
+		best.docs = append(best.docs, d)
+		for j := range docs[d] {
+			best.tokDoc = append(best.tokDoc, int32(d))
+			best.tokIdx = append(best.tokIdx, int32(j))
+		}
+	}
+	return streams
+}
+
+// run advances all streams chunk by chunk. Finished streams are dropped and
+// the batch shrinks to the next power of two, carrying the caches along.
+func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) error {
+	cfg := s.cfg
+	cl := cfg.cacheLen()
+	active := streams
+	b := ceilPow2(len(active))
+	var kCache, vCache *tensors.Tensor
+	cacheSeg := make([][]int32, len(active)) // per active stream, len cl
+	for i := range cacheSeg {
+		cacheSeg[i] = filled(cl, -2)
+	}
+	kCache, vCache = s.zeroCaches(b), s.zeroCaches(b)
+	exec := s.execs[boolIdx(wantHidden)]
+
+	for pos := 0; len(active) > 0; {
+		remaining := 0
+		for _, st := range active {
+			remaining = max(remaining, st.len()-pos)
+		}
+		c := s.chunkFor(remaining)
+		tok := make([]int32, b*c)
+		seg := filled(b*c, -1)
+		cseg := filled(b*cl, -2)
+		for i, st := range active {
+			for j := range c {
+				p := pos + j
+				if p >= st.len() {
+					break
+				}
+				d, k := st.tokDoc[p], st.tokIdx[p]
+				tok[i*c+j] = docs[d][k]
+				seg[i*c+j] = d
+			}
+			copy(cseg[i*cl:], cacheSeg[i])
+		}
+		cos, sin := ropeTable(pos, c, cfg.HeadDimension(), cfg.RopeTheta)
+		args := []*tensors.Tensor{
+			tensors.FromFlatDataAndDimensions(tok, b, c),
+			tensors.FromFlatDataAndDimensions(seg, b, c),
+			tensors.FromFlatDataAndDimensions(cseg, b, cl),
+			tensors.FromFlatDataAndDimensions(cos, c, cfg.HeadDimension()/2),
+			tensors.FromFlatDataAndDimensions(sin, c, cfg.HeadDimension()/2),
+			kCache, vCache,
+		}
+		args = append(args, s.weights...)
+		s.compiled[[3]int{b, c, boolIdx(wantHidden)}] = true
+		res, err := exec.Exec(args)
+		if err != nil {
+			return fmt.Errorf("forward (streams %d, chunk %d, %s): %w", b, c, s.backend.Name(), err)
+		}
+		for _, t := range args[:numDataInputs] {
+			t.FinalizeAll()
+		}
+		kCache, vCache = res[2], res[3]
+		ent, err := tensors.CopyFlatData[float32](res[0])
+		if err != nil {
+			return err
+		}
+		prom, err := tensors.CopyFlatData[float32](res[1])
+		if err != nil {
+			return err
+		}
+		var hid []float32
+		if wantHidden {
+			if hid, err = tensors.CopyFlatData[float32](res[4]); err != nil {
+				return err
+			}
+		}
+		for _, t := range res {
+			if t != kCache && t != vCache {
+				t.FinalizeAll()
+			}
+		}
+		dim := cfg.Dim
+		for i, st := range active {
+			for j := range c {
+				p := pos + j
+				if p >= st.len() {
+					break
+				}
+				d, k := st.tokDoc[p], st.tokIdx[p]
+				out[d].Entropies[k] = ent[i*c+j]
+				out[d].Prominence[k] = prom[i*c+j]
+				if wantHidden {
+					copy(out[d].Hidden[int(k)*dim:int(k+1)*dim], hid[(i*c+j)*dim:(i*c+j+1)*dim])
+				}
+			}
+			// The stream's cache now ends with this chunk's segment ids.
+			joined := append(cacheSeg[i], seg[i*c:(i+1)*c]...)
+			cacheSeg[i] = slices.Clone(joined[len(joined)-cl:])
+		}
+		pos += c
+
+		// Drop finished streams; shrink the batch when a smaller bucket fits.
+		keep := make([]int, 0, len(active))
+		for i, st := range active {
+			if st.len() > pos {
+				keep = append(keep, i)
+			}
+		}
+		if len(keep) == len(active) {
+			continue
+		}
+		nb := ceilPow2(max(len(keep), 1))
+		if len(keep) > 0 && nb < b {
+			if kCache, err = s.selectRows(kCache, keep, nb); err != nil {
+				return err
+			}
+			if vCache, err = s.selectRows(vCache, keep, nb); err != nil {
+				return err
+			}
+			b = nb
+		} else if len(keep) > 0 {
+			// Same bucket: keep the rows in place, mark the finished ones unused.
+			if kCache, err = s.selectRows(kCache, keep, b); err != nil {
+				return err
+			}
+			if vCache, err = s.selectRows(vCache, keep, b); err != nil {
+				return err
+			}
+		}
+		next := make([]*stream, len(keep))
+		nextSeg := make([][]int32, len(keep))
+		for j, i := range keep {
+			next[j], nextSeg[j] = active[i], cacheSeg[i]
+		}
+		active, cacheSeg = next, nextSeg
+	}
+	kCache.FinalizeAll()
+	vCache.FinalizeAll()
+	return nil
+}
+
+// chunkFor picks the smallest chunk bucket that covers the remaining tokens
+// of the longest active stream, or the largest bucket.
+func (s *Scorer) chunkFor(remaining int) int {
+	for _, c := range s.chunks {
+		if c >= remaining {
+			return c
+		}
+	}
+	return s.chunks[len(s.chunks)-1]
+}
+
+// zeroCaches returns an empty [L, b, W−1, K, D] key or value cache.
+func (s *Scorer) zeroCaches(b int) *tensors.Tensor {
+	cfg := s.cfg
+	dims := []int{cfg.NLayers, b, cfg.cacheLen(), cfg.KVHeads(), cfg.HeadDimension()}
+	if s.dtype == dtypes.BFloat16 {
+		return tensors.FromFlatDataAndDimensions(make([]bfloat16.BFloat16, prod(dims)), dims...)
+	}
+	return tensors.FromFlatDataAndDimensions(make([]float32, prod(dims)), dims...)
+}
+
+// selectRows keeps rows `keep` (axis 1) of a cache and pads it to nb rows.
+// It round-trips through host memory; this happens only when streams end.
+func (s *Scorer) selectRows(t *tensors.Tensor, keep []int, nb int) (*tensors.Tensor, error) {
+	dims := t.Shape().Dimensions
+	l, b := dims[0], dims[1]
+	row := prod(dims[2:])
+	nd := slices.Clone(dims)
+	nd[1] = nb
+	var out *tensors.Tensor
+	switch s.dtype {
+	case dtypes.BFloat16:
+		src, err := tensors.CopyFlatData[bfloat16.BFloat16](t)
+		if err != nil {
+			return nil, err
+		}
+		out = tensors.FromFlatDataAndDimensions(gatherRows(src, l, b, row, keep, nb), nd...)
+	default:
+		src, err := tensors.CopyFlatData[float32](t)
+		if err != nil {
+			return nil, err
+		}
+		out = tensors.FromFlatDataAndDimensions(gatherRows(src, l, b, row, keep, nb), nd...)
+	}
+	t.FinalizeAll()
+	return out, nil
+}
+
+func gatherRows[T any](src []T, l, b, row int, keep []int, nb int) []T {
+	dst := make([]T, l*nb*row)
+	for li := range l {
+		for j, i := range keep {
+			copy(dst[(li*nb+j)*row:(li*nb+j+1)*row], src[(li*b+i)*row:(li*b+i+1)*row])
+		}
+	}
+	return dst
+}
+
+// ropeTable returns cos and sin of pos·θ^(−2i/D) for positions
+// start…start+n−1 and i < D/2, computed in float64 so that long streams keep
+// full float32 precision.
+func ropeTable(start, n, headDim int, theta float64) (cos, sin []float32) {
+	half := headDim / 2
+	cos, sin = make([]float32, n*half), make([]float32, n*half)
+	freqs := make([]float64, half)
+	for i := range freqs {
+		freqs[i] = math.Pow(theta, -float64(2*i)/float64(headDim))
+	}
+	for p := range n {
+		for i, freq := range freqs {
+			a := float64(start+p) * freq
+			cos[p*half+i] = float32(math.Cos(a))
+			sin[p*half+i] = float32(math.Sin(a))
+		}
+	}
+	return cos, sin
+}
+
+func filled(n int, v int32) []int32 {
+	s := make([]int32, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
+func prod(dims []int) int {
+	p := 1
+	for _, d := range dims {
+		p *= d
+	}
+	return p
+}
+
+func boolIdx(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bitsLen is the number of bits needed for n (n ≥ 1).
+func bitsLen(n int) int {
+	l := 0
+	for ; n > 0; n >>= 1 {
+		l++
+	}
+	return l
+}
+
+func ceilPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}

@@ -113,9 +113,12 @@ func Patch(tokens []int32, entropies []float32, o Options) ([]int32, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := sink{counting: true, max: maxLen(o)}
-	walk(n, tokens, entropies, o, &s)
-	s = sink{out: make([]int32, 0, s.count), max: maxLen(o)}
+	if o.Mode == ModeEntropy && !o.Monotonic && o.ThresholdAdd == nil && o.MaxPatchLength == 0 {
+		return patchGlobal(entropies, float32(o.Threshold)), nil
+	}
+	c := sink{counting: true, max: maxLen(o)}
+	walk(n, tokens, entropies, o, &c)
+	s := sink{out: make([]int32, 0, c.count), max: maxLen(o)}
 	walk(n, tokens, entropies, o, &s)
 	return s.out, nil
 }
@@ -290,19 +293,59 @@ func walkEntropy(n int, e []float32, o Options, s *sink) {
 	}
 }
 
-// spaceLike reports whether token t is not part of a word in Meta's space
-// patcher: not an ASCII letter or digit byte and not a UTF-8 continuation
-// byte. Special tokens (below tokenizer.Offset) are space-like.
-func spaceLike(t int32) bool {
-	b := t - tokenizer.Offset
-	switch {
-	case b >= '0' && b <= '9', b >= 'A' && b <= 'Z', b >= 'a' && b <= 'z':
-		return false
-	case b >= 0x80 && b < 0xC0:
-		return false
+// patchGlobal is Patch for Meta's default rule (global threshold, no
+// maximum length), the pipeline's hot path. It avoids branching on the
+// entropies, which are close to random for a branch predictor: one pass
+// counts the starts, a second writes every candidate position and advances
+// only past the starts, then the starts become lengths in place. The buffer
+// has one spare slot for the last candidate write; the result hides it.
+func patchGlobal(e []float32, t float32) []int32 {
+	n := len(e)
+	if n < 3 {
+		out := make([]int32, n)
+		for i := range out {
+			out[i] = 1
+		}
+		return out
 	}
-	return true
+	count := 2
+	for _, v := range e[1 : n-1] {
+		count += b2i(v > t)
+	}
+	buf := make([]int32, count+1)
+	buf[1] = 1
+	k := 2
+	for p := 2; p < n; p++ {
+		buf[k] = int32(p)
+		k += b2i(e[p-1] > t)
+	}
+	for i := range count - 1 {
+		buf[i] = buf[i+1] - buf[i]
+	}
+	buf[count-1] = int32(n) - buf[count-1]
+	return buf[:count:count]
 }
+
+// b2i is 1 for true and 0 for false; the compiler turns it into a SETcc.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// spaceLike[t] reports whether token t is not part of a word in Meta's space
+// patcher: not an ASCII letter or digit byte and not a UTF-8 continuation
+// byte (0x80–0xBF). Special tokens (below tokenizer.Offset) are space-like.
+var spaceLike = func() (m [tokenizer.VocabSize]bool) {
+	for t := range m {
+		b := int32(t) - tokenizer.Offset
+		word := b >= '0' && b <= '9' || b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' ||
+			b >= 0x80 && b < 0xC0
+		m[t] = !word
+	}
+	return m
+}()
 
 func walkSpace(n int, tok []int32, s *sink) {
 	if n < 2 {
@@ -310,11 +353,11 @@ func walkSpace(n int, tok []int32, s *sink) {
 	}
 	s.start(1)
 	tok = tok[:n]
-	prevSpace := spaceLike(tok[0])
+	prevSpace := spaceLike[tok[0]]
 	for p := 2; p < n; p++ {
 		// Does token i = p-1 end a patch?
 		t := tok[p-1]
-		sp := spaceLike(t)
+		sp := spaceLike[t]
 		if t < tokenizer.Offset || (sp && !prevSpace) {
 			s.start(p)
 		}

@@ -276,6 +276,9 @@ func TestPatchProperties(t *testing.T) {
 		if want := refPatch(len(tokens), tokens, e, o); !slices.Equal(got, want) {
 			t.Fatalf("case %d (%+v):\ntokens %v\nentropies %v\nPatch     %v\nreference %v", i, o, tokens, e, got, want)
 		}
+		if app, _ := AppendPatch(nil, tokens, e, o); !slices.Equal(app, got) {
+			t.Fatalf("case %d (%+v): AppendPatch %v, Patch %v", i, o, app, got)
+		}
 		if cap(got) != len(got) {
 			t.Fatalf("case %d: result has cap %d for %d lengths; want an exact allocation", i, cap(got), len(got))
 		}

@@ -18,9 +18,9 @@
 // patch" when a patch begins at token p; Starts turns lengths back into those
 // positions.
 //
-// Patch returns exactly what Meta's Patcher.patch returns for one sequence
-// (batch size 1) with include_next_token=False, after its trailing zero
-// lengths are trimmed. Meta's model code calls it with include_next_token=True,
+// Patch (or AppendPatch, to reuse a buffer) returns exactly the lengths
+// Meta's Patcher.patch returns for one sequence (batch size 1) with
+// include_next_token=False, which trims its trailing zero lengths. Meta's model code calls it with include_next_token=True,
 // which patches n+1 positions (the token about to be predicted included); the
 // extra position only ever adds one to the last patch or adds a final patch
 // of length 1, so the first n tokens are cut the same way.
@@ -40,8 +40,8 @@
 //     The comparison is strict, so an entropy exactly equal to the threshold
 //     does not start a patch.
 //   - Monotonic (Options.Monotonic; Meta:
-//     patch_start_mask_from_entropy_with_monotonicity): position 2 always
-//     starts a patch (Meta sets mask[:, 0] = True on the entropies that
+//     patch_start_mask_from_entropy_with_monotonicity): position 2 (when
+//     n ≥ 3) always starts a patch (Meta sets mask[:, 0] = True on the entropies that
 //     remain after dropping entropies[0]); each p ≥ 3 starts a patch when
 //     float32(entropies[p-1] − entropies[p-2]) > t.
 //   - Global and monotonic (Options.ThresholdAdd non-nil; Meta:

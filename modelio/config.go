@@ -77,6 +77,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("n_heads must be > 0, got %d", c.NHeads)
 	case c.NKVHeads < 0 || c.NHeads%c.KVHeads() != 0:
 		return fmt.Errorf("n_heads (%d) must be a multiple of n_kv_heads (%d)", c.NHeads, c.NKVHeads)
+	case c.HeadDim < 0:
+		return fmt.Errorf("head_dim must be >= 0 (0 means dim/n_heads), got %d", c.HeadDim)
 	case c.HeadDim == 0 && c.Dim%c.NHeads != 0:
 		return fmt.Errorf("dim (%d) must be a multiple of n_heads (%d)", c.Dim, c.NHeads)
 	case c.HeadDimension()%2 != 0:
@@ -87,6 +89,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("norm_eps must be in (0, 1], got %g", c.NormEps)
 	case c.RopeTheta <= 0:
 		return fmt.Errorf("rope_theta must be > 0, got %g", c.RopeTheta)
+	case c.MaxSeqLen < 0:
+		return fmt.Errorf("max_seqlen must be >= 0, got %d", c.MaxSeqLen)
 	case c.SlidingWindow < 0:
 		return fmt.Errorf("sliding_window must be >= 0, got %d", c.SlidingWindow)
 	case c.MultipleOf < 0:
@@ -98,8 +102,9 @@ func (c Config) Validate() error {
 }
 
 // Defaults fills zero-valued optional fields with Meta's defaults for the
-// entropy model (norm_eps 1e-5, rope_theta 10000, multiple_of 256,
-// sliding_window 512, vocab 260).
+// entropy model (norm_eps 1e-5, rope_theta 10000, multiple_of 256, vocab
+// 260). sliding_window is left alone: 0 there means unlimited, and the
+// released entropy model states its 512 in its config.
 func (c *Config) Defaults() {
 	if c.VocabSize == 0 {
 		c.VocabSize = 260

@@ -16,6 +16,10 @@ type Weights struct {
 	Layers        []LayerWeights
 	Norm          []float32 // [dim], final RMSNorm
 	Output        []float32 // [vocab, dim]
+
+	// ExtraTensors lists, sorted, the tensors LoadModel found in the file
+	// but the model does not use (they were ignored); nil otherwise.
+	ExtraTensors []string
 }
 
 // LayerWeights holds one transformer block. With H = n_heads, K = n_kv_heads,
@@ -77,4 +81,59 @@ func (c Config) NumParams() int {
 		}
 	}
 	return 2*c.VocabSize*c.Dim + c.Dim + c.NLayers*perLayer
+}
+
+// TensorRef ties one tensor of a model to its safetensors name and the shape
+// it must have: [rows, cols] for matrices, [n] for vectors.
+type TensorRef struct {
+	Name  string
+	Shape []int
+	Data  *[]float32 // the Weights field holding it
+}
+
+// Tensors returns every tensor of w in file order: tok_embeddings, then the
+// nine tensors of each layer in LayerTensorNames order, then norm and
+// output. Shapes come from w.Config; w.Layers must have Config.NLayers
+// entries (missing layers are not listed).
+func (w *Weights) Tensors() []TensorRef {
+	c := w.Config
+	refs := make([]TensorRef, 0, 3+9*len(w.Layers))
+	refs = append(refs, TensorRef{NameTokEmbeddings, []int{c.VocabSize, c.Dim}, &w.TokEmbeddings})
+	shapes := c.LayerShapes()
+	for i := range w.Layers {
+		names := LayerTensorNames(i)
+		fields := w.Layers[i].Fields()
+		for j, s := range shapes {
+			shape := []int{s[0], s[1]}
+			if s[1] == 0 {
+				shape = shape[:1]
+			}
+			refs = append(refs, TensorRef{names[j], shape, fields[j]})
+		}
+	}
+	refs = append(refs,
+		TensorRef{NameNorm, []int{c.Dim}, &w.Norm},
+		TensorRef{NameOutput, []int{c.VocabSize, c.Dim}, &w.Output})
+	return refs
+}
+
+// Validate checks that w.Config is valid and that w holds NLayers layers and
+// every tensor has exactly the number of values its shape needs.
+func (w *Weights) Validate() error {
+	if err := w.Config.Validate(); err != nil {
+		return err
+	}
+	if len(w.Layers) != w.Config.NLayers {
+		return fmt.Errorf("weights have %d layers, config says n_layers %d", len(w.Layers), w.Config.NLayers)
+	}
+	for _, r := range w.Tensors() {
+		n := 1
+		for _, d := range r.Shape {
+			n *= d
+		}
+		if len(*r.Data) != n {
+			return fmt.Errorf("tensor %q has %d values, shape %v needs %d", r.Name, len(*r.Data), r.Shape, n)
+		}
+	}
+	return nil
 }

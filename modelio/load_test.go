@@ -33,7 +33,7 @@ func bltEntropyConfig() Config {
 	}
 }
 
-func writeFile(t *testing.T, dir, name, content string) {
+func writeModelFile(t *testing.T, dir, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for name, content := range tt.files {
-				writeFile(t, dir, name, content)
+				writeModelFile(t, dir, name, content)
 			}
 			got, err := LoadConfig(dir)
 			if err != nil {
@@ -135,7 +135,7 @@ func TestLoadConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeFile(t, dir, tt.file, tt.content)
+			writeModelFile(t, dir, tt.file, tt.content)
 			_, err := LoadConfig(dir)
 			path := filepath.Join(dir, tt.file)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "read "+path+": ") {
@@ -213,9 +213,9 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 }
 
-// stored is one tensor of a safetensors file, as raw bytes, for tests that
+// storedTensor is one tensor of a safetensors file, as raw bytes, for tests that
 // rebuild a file with a defect.
-type stored struct {
+type storedTensor struct {
 	name    string
 	dtype   string
 	shape   []int
@@ -224,7 +224,7 @@ type stored struct {
 }
 
 // readStored reads every tensor of a safetensors file as raw bytes, in file order.
-func readStored(t *testing.T, path string) []stored {
+func readStored(t *testing.T, path string) []storedTensor {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -236,7 +236,7 @@ func readStored(t *testing.T, path string) []stored {
 		t.Fatal(err)
 	}
 	data := b[8+n:]
-	var out []stored
+	var out []storedTensor
 	for name, msg := range header {
 		if name == "__metadata__" {
 			continue
@@ -249,9 +249,9 @@ func readStored(t *testing.T, path string) []stored {
 		if err := json.Unmarshal(msg, &e); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, stored{name, e.DType, e.Shape, slices.Clone(data[e.DataOffsets[0]:e.DataOffsets[1]]), e.DataOffsets})
+		out = append(out, storedTensor{name, e.DType, e.Shape, slices.Clone(data[e.DataOffsets[0]:e.DataOffsets[1]]), e.DataOffsets})
 	}
-	slices.SortFunc(out, func(a, b stored) int { return int(a.offsets[0] - b.offsets[0]) })
+	slices.SortFunc(out, func(a, b storedTensor) int { return int(a.offsets[0] - b.offsets[0]) })
 	for i := range out {
 		out[i].offsets = nil
 	}
@@ -259,7 +259,7 @@ func readStored(t *testing.T, path string) []stored {
 }
 
 // writeStored writes tensors as a safetensors file, without validation.
-func writeStored(t *testing.T, path string, tensors []stored) {
+func writeStored(t *testing.T, path string, tensors []storedTensor) {
 	t.Helper()
 	header := map[string]any{}
 	var data []byte
@@ -282,7 +282,7 @@ func writeStored(t *testing.T, path string, tensors []stored) {
 	}
 }
 
-func find(tensors []stored, name string) *stored {
+func findStored(tensors []storedTensor, name string) *storedTensor {
 	for i := range tensors {
 		if tensors[i].name == name {
 			return &tensors[i]
@@ -304,18 +304,18 @@ func TestLoadModelErrors(t *testing.T) {
 			os.Remove(filepath.Join(dir, ConfigFile))
 		}, "no config.json or params.json"},
 		{"impossible config", "", func(t *testing.T, dir, _ string) {
-			writeFile(t, dir, ConfigFile, `{"args": {"dim": 16, "n_layers": 2, "n_heads": 3}}`)
+			writeModelFile(t, dir, ConfigFile, `{"args": {"dim": 16, "n_layers": 2, "n_heads": 3}}`)
 		}, "dim (16) must be a multiple of n_heads (3)"},
 		{"missing weights", "", func(t *testing.T, _, path string) {
 			os.Remove(path)
 		}, "bltpipe reads the weights from model.safetensors only"},
 		{"pytorch checkpoint only", "", func(t *testing.T, dir, path string) {
 			os.Remove(path)
-			writeFile(t, dir, "consolidated.pth", "not really")
+			writeModelFile(t, dir, "consolidated.pth", "not really")
 		}, "holds consolidated.pth, but bltpipe reads safetensors only"},
 		{"missing tensor", wq1, func(t *testing.T, _, path string) {
 			ts := readStored(t, path)
-			ts = slices.DeleteFunc(ts, func(s stored) bool { return s.name == wq1 })
+			ts = slices.DeleteFunc(ts, func(s storedTensor) bool { return s.name == wq1 })
 			writeStored(t, path, ts)
 		}, "missing; the file has 20 tensors, a model with dim 16"},
 		{"several missing tensors", NameTokEmbeddings, func(t *testing.T, _, path string) {
@@ -324,23 +324,23 @@ func TestLoadModelErrors(t *testing.T) {
 		}, "missing (and 17 more); the file has 3 tensors"},
 		{"wrong shape", NameTokEmbeddings, func(t *testing.T, _, path string) {
 			ts := readStored(t, path)
-			find(ts, NameTokEmbeddings).shape = []int{16, 260}
+			findStored(ts, NameTokEmbeddings).shape = []int{16, 260}
 			writeStored(t, path, ts)
 		}, "has shape [16 260], want [260 16]"},
-		{"norm stored as matrix", NameNorm, func(t *testing.T, _, path string) {
+		{"norm storedTensor as matrix", NameNorm, func(t *testing.T, _, path string) {
 			ts := readStored(t, path)
-			find(ts, NameNorm).shape = []int{1, 16}
+			findStored(ts, NameNorm).shape = []int{1, 16}
 			writeStored(t, path, ts)
 		}, "has shape [1 16], want [16]"},
 		{"unsupported dtype", NameNorm, func(t *testing.T, _, path string) {
 			ts := readStored(t, path)
-			s := find(ts, NameNorm)
+			s := findStored(ts, NameNorm)
 			s.dtype, s.raw = "I64", make([]byte, 8*16)
 			writeStored(t, path, ts)
 		}, "has dtype I64; model weights must be F32, BF16 or F16"},
 		{"mixed dtypes", wq1, func(t *testing.T, _, path string) {
 			ts := readStored(t, path)
-			s := find(ts, wq1)
+			s := findStored(ts, wq1)
 			var raw []byte
 			for i := 0; i < len(s.raw); i += 4 {
 				f := math.Float32frombits(binary.LittleEndian.Uint32(s.raw[i:]))
@@ -351,12 +351,12 @@ func TestLoadModelErrors(t *testing.T) {
 		}, `has dtype BF16 but "tok_embeddings.weight" has F32; mixed dtypes are not supported`},
 		{"NaN weight", ffnNorm1, func(t *testing.T, _, path string) {
 			ts := readStored(t, path)
-			binary.LittleEndian.PutUint32(find(ts, ffnNorm1).raw[4*5:], math.Float32bits(float32(math.NaN())))
+			binary.LittleEndian.PutUint32(findStored(ts, ffnNorm1).raw[4*5:], math.Float32bits(float32(math.NaN())))
 			writeStored(t, path, ts)
 		}, "value 5 ([5]) is NaN"},
 		{"Inf weight", NameOutput, func(t *testing.T, _, path string) {
 			ts := readStored(t, path)
-			binary.LittleEndian.PutUint32(find(ts, NameOutput).raw[4*(16*3+2):], math.Float32bits(float32(math.Inf(-1))))
+			binary.LittleEndian.PutUint32(findStored(ts, NameOutput).raw[4*(16*3+2):], math.Float32bits(float32(math.Inf(-1))))
 			writeStored(t, path, ts)
 		}, "value 50 ([3 2]) is -Inf"},
 		{"truncated in the data", NameOutput, func(t *testing.T, _, path string) {
@@ -365,7 +365,7 @@ func TestLoadModelErrors(t *testing.T) {
 		}, "past end of file"},
 		{"header offsets past the end", wq1, func(t *testing.T, _, path string) {
 			ts := readStored(t, path)
-			s := find(ts, wq1)
+			s := findStored(ts, wq1)
 			s.offsets = []int64{1 << 40, 1<<40 + int64(len(s.raw))}
 			writeStored(t, path, ts)
 		}, "data_offsets [1099511627776 1099511628800] past end of file"},
@@ -414,8 +414,8 @@ func TestLoadModelIgnoresExtraTensors(t *testing.T) {
 	}
 	path := filepath.Join(dir, WeightsFile)
 	ts := readStored(t, path)
-	ts = append(ts, stored{name: "rope.freqs", dtype: "F32", shape: []int{4}, raw: make([]byte, 16)},
-		stored{name: "layers.0.attention.bias", dtype: "I64", shape: []int{1}, raw: make([]byte, 8)})
+	ts = append(ts, storedTensor{name: "rope.freqs", dtype: "F32", shape: []int{4}, raw: make([]byte, 16)},
+		storedTensor{name: "layers.0.attention.bias", dtype: "I64", shape: []int{1}, raw: make([]byte, 8)})
 	writeStored(t, path, ts)
 	got, err := LoadModel(dir)
 	if err != nil {
@@ -439,7 +439,7 @@ func TestLoadModelMetaLayout(t *testing.T) {
 	}
 	os.Remove(filepath.Join(dir, ConfigFile))
 	args, _ := json.Marshal(tinyConfig())
-	writeFile(t, dir, ParamsFile, `{"entropy_model": `+string(args)+`, "encoder": {"dim": 1024}}`)
+	writeModelFile(t, dir, ParamsFile, `{"entropy_model": `+string(args)+`, "encoder": {"dim": 1024}}`)
 	got, err := LoadModel(dir)
 	if err != nil {
 		t.Fatal(err)

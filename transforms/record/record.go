@@ -1,0 +1,103 @@
+// Package record defines the elements that flow between bltpipe's stages.
+// They are small on purpose: per-token hidden states never appear here (the
+// patch stage pools them into per-patch vectors before emitting), so every
+// element is at most a document's bytes, its per-token entropies and
+// prominence, and one vector per patch.
+//
+// Index conventions: a document of n bytes has n+2 tokens [BOS, bytes…, EOS];
+// Entropies and Prominence have n+2 entries; PatchLengths sum to n+2.
+package record
+
+import (
+	"reflect"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+)
+
+func init() {
+	beam.RegisterType(reflect.TypeOf((*Split)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*Document)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*Patch)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*Scored)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*ShardInfo)(nil)).Elem())
+}
+
+// Input formats of a split.
+const (
+	FormatText    = "text"    // the whole file is one document
+	FormatJSONL   = "jsonl"   // one JSON object per line
+	FormatParquet = "parquet" // one row per document
+)
+
+// Split is a unit of input work with a stable identity: a whole file, a byte
+// range of an uncompressed JSONL file, or a range of Parquet row groups.
+// Every output shard is named after the split that produced it.
+type Split struct {
+	ID      string // "part-<ordinal %05d>-<first 8 hex of sha256(Key)>"
+	Ordinal int64  // position in the sorted list of all splits of the run
+	Key     string // canonical description: "<path>#<format>[<start>,<end>)"
+	Path    string // file path or URI
+	Format  string // FormatText, FormatJSONL or FormatParquet
+	// Compression of a JSONL file: "", "gzip" or "zstd" (whole file, one split).
+	Compression string
+	// Start and End delimit the split: bytes [Start, End) for JSONL (a line
+	// belongs to the split holding its first byte), row groups [Start, End)
+	// for Parquet, unused (0, size) for text files.
+	Start, End int64
+}
+
+// Document is one input document.
+type Document struct {
+	Split   string // Split.ID of the split it came from
+	Ordinal int64  // Split.Ordinal
+	// Seq orders documents inside a split and is stable across runs: the
+	// byte offset of the line for JSONL, the row index in the file for
+	// Parquet, 0 for a text file.
+	Seq    int64
+	ID     string // doc_id (see docs/SCHEMA.md for how it is chosen)
+	Source string // path or URI of the input file
+	// Modality is "text", "bytes" or a modality named by the detector; empty
+	// until the pretokenize stage sets it.
+	Modality string
+	Data     []byte   // the document's bytes, exactly as modelled
+	Keep     []string // kept metadata columns, in --keep-columns order
+	KeepNull []bool   // KeepNull[i]: column i was absent or null
+}
+
+// Patch summarises one patch of a scored document.
+type Patch struct {
+	TokenOffset int32 // first token (0 = BOS)
+	Tokens      int32 // number of tokens
+	ByteOffset  int64 // see schemas.PatchBytes
+	ByteLength  int64
+	// Summaries over the patch's tokens (entropies in nats).
+	MeanEntropy, MaxEntropy       float32
+	MeanProminence, MaxProminence float32
+	// Embedding is the mean pre-norm hidden state over the patch's tokens
+	// ([dim]); nil with --embeddings none.
+	Embedding []float32
+}
+
+// Scored is a document after the model pass.
+type Scored struct {
+	Doc          Document
+	Entropies    []float32 // [n+2] nats
+	Prominence   []float32 // [n+2] L2 norm of the pre-norm hidden state
+	PatchLengths []int32   // sums to n+2
+	// Pooled holds the patch embeddings back to back ([len(PatchLengths)·Dim]),
+	// set by the patch stage when embeddings are on; the embed stage moves
+	// them into Patches.
+	Pooled  []float32
+	Dim     int32
+	Patches []Patch // set by the embed stage
+}
+
+// ShardInfo describes one committed output file.
+type ShardInfo struct {
+	Table  string // "documents", "patches", "hypergraph", "blt"
+	Path   string // relative to the output directory, slash-separated
+	Split  string // Split.ID
+	Rows   int64  // rows (documents, patches, leaves or samples)
+	Bytes  int64
+	SHA256 string
+}

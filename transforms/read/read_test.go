@@ -35,7 +35,10 @@ func readAll(t *testing.T, patterns []string, o Options) ([]record.Split, []reco
 	var docs []record.Document
 	rejected := 0
 	for _, sp := range splits {
-		out := func(d record.Document) { d.Split, d.Ordinal, d.Source = sp.ID, sp.Ordinal, sp.Path; docs = append(docs, d) }
+		out := func(d record.Document) {
+			d.Split, d.Ordinal, d.Source = sp.ID, sp.Ordinal, sp.Path
+			docs = append(docs, d)
+		}
 		rej := func(string) { rejected++ }
 		var err error
 		switch sp.Format {
@@ -99,10 +102,10 @@ func TestJSONLByteRangesCoverEveryLineOnce(t *testing.T) {
 func TestJSONLCompressedAndFieldChoice(t *testing.T) {
 	dir := t.TempDir()
 	recs := []testcorpus.JSONLRecord{
-		{ID: "id-0", URL: "u0", Text: "alpha"},      // url wins over id (Meta's order)
-		{ID: "id-1", Text: "beta", Lang: "de"},      // id
-		{Text: "gamma"},                             // no id field: file:offset
-		{SampleID: "s3", URL: "u3", Text: "delta"},  // sample_id first
+		{ID: "id-0", URL: "u0", Text: "alpha"},       // url wins over id (Meta's order)
+		{ID: "id-1", Text: "beta", Lang: "de"},       // id
+		{Text: "gamma"},                              // no id field: file:offset
+		{SampleID: "s3", URL: "u3", Text: "delta"},   // sample_id first
 		{SampleID: "s4", Text: "\u00e9t\u00e9 \x01"}, // non-ASCII survives
 	}
 	for _, comp := range []string{"", "gzip", "zstd"} {

@@ -23,6 +23,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/bltpipe/bltpipe/modelio"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -194,4 +195,17 @@ func Records(prefix string, seed uint64, n, size int) []JSONLRecord {
 		out[i] = JSONLRecord{SampleID: fmt.Sprintf("%s-%d", prefix, i), Text: Text(seed+uint64(i), size+i%7), Lang: "en"}
 	}
 	return out
+}
+
+// SmallModelConfig is the tiny entropy model the pipeline tests use: dim 32,
+// 2 layers, 2 heads, SwiGLU width a multiple of 16, sliding window 64.
+func SmallModelConfig() modelio.Config {
+	c := modelio.Config{Dim: 32, NLayers: 2, NHeads: 2, MultipleOf: 16, SlidingWindow: 64, MaxSeqLen: 4096}
+	c.Defaults()
+	return c
+}
+
+// WriteSmallModel saves a random SmallModelConfig model (F32) to dir.
+func WriteSmallModel(dir string, seed uint64) error {
+	return modelio.SaveModel(dir, modelio.RandomWeights(SmallModelConfig(), seed), "F32")
 }

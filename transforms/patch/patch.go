@@ -1,0 +1,225 @@
+// Package patch runs the entropy model once over every document and cuts it
+// into patches. The DoFn that ran the model also pools the per-token
+// pre-norm hidden states into per-patch vectors (embed.Pool): hidden states
+// are [tokens·dim] float32s (3 KiB per byte at dim 768) and must never enter
+// a PCollection.
+//
+// It owns the process-wide model cache (one Scorer per model directory and
+// backend, loaded on first use: Beam Go never calls Teardown, so a DoFn
+// instance must not own the model) and document batching (up to
+// BatchTokens tokens per model call, flushed in FinishBundle).
+package patch
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/bltpipe/bltpipe/modelio"
+	"github.com/bltpipe/bltpipe/modelio/patcher"
+	"github.com/bltpipe/bltpipe/modelio/tokenizer"
+	"github.com/bltpipe/bltpipe/transforms/embed"
+	"github.com/bltpipe/bltpipe/transforms/progress"
+	"github.com/bltpipe/bltpipe/transforms/record"
+)
+
+func init() {
+	register.DoFn3x1[context.Context, record.Document, func(record.Scored), error](&patchFn{})
+	register.Emitter1[record.Scored]()
+}
+
+// Config configures the model pass. It is serialised with the pipeline, so
+// workers load the model themselves from ModelDir (which must exist on them).
+type Config struct {
+	ModelDir string
+	// Backend and DType select the GoMLX backend and compute dtype
+	// (modelio.ScorerOptions); empty means the defaults.
+	Backend, DType string
+	// BatchTokens bounds the tokens of one model call; 0 means 4096.
+	BatchTokens int
+	Patcher     patcher.Options
+	// Embeddings asks for pooled patch embeddings (--embeddings patch).
+	Embeddings bool
+}
+
+func (c Config) batchTokens() int {
+	if c.BatchTokens > 0 {
+		return c.BatchTokens
+	}
+	return 4096
+}
+
+// Patch scores and patches documents: PCollection<record.Document> →
+// PCollection<record.Scored> with Entropies, Prominence, PatchLengths and,
+// with Embeddings, Pooled vectors.
+func Patch(s beam.Scope, docs beam.PCollection, c Config) beam.PCollection {
+	s = s.Scope("Patch")
+	return beam.ParDo(s, &patchFn{Config: c}, docs)
+}
+
+type modelKey struct{ dir, backend, dtype string }
+
+type modelEntry struct {
+	once    sync.Once
+	weights *modelio.Weights
+	scorer  *modelio.Scorer
+	err     error
+}
+
+var (
+	modelsMu sync.Mutex
+	models   = map[modelKey]*modelEntry{}
+)
+
+// Model returns the process-wide scorer for the config's model directory,
+// backend and dtype, loading it on first use. Later calls (any DoFn
+// instance, any bundle) share it; Scorer is safe for concurrent use.
+func Model(c Config) (*modelio.Weights, *modelio.Scorer, error) {
+	k := modelKey{c.ModelDir, c.Backend, c.DType}
+	modelsMu.Lock()
+	e := models[k]
+	if e == nil {
+		e = &modelEntry{}
+		models[k] = e
+	}
+	modelsMu.Unlock()
+	e.once.Do(func() {
+		e.weights, e.err = LoadWeights(c.ModelDir)
+		if e.err != nil {
+			return
+		}
+		e.scorer, e.err = modelio.NewScorer(e.weights, modelio.ScorerOptions{Backend: c.Backend, DType: c.DType, BatchTokens: c.batchTokens()})
+		if e.err != nil {
+			e.err = fmt.Errorf("model %s: %w", c.ModelDir, e.err)
+		}
+	})
+	return e.weights, e.scorer, e.err
+}
+
+var (
+	weightsMu sync.Mutex
+	weights   = map[string]*modelio.Weights{}
+)
+
+// LoadWeights loads a model directory once per process (the launcher reads
+// the model identity for the manifest; in-process workers reuse the load).
+func LoadWeights(dir string) (*modelio.Weights, error) {
+	weightsMu.Lock()
+	defer weightsMu.Unlock()
+	if w, ok := weights[dir]; ok {
+		return w, nil
+	}
+	w, err := modelio.LoadModel(dir)
+	if err != nil {
+		return nil, err
+	}
+	weights[dir] = w
+	return w, nil
+}
+
+var (
+	docsScored   = beam.NewCounter("bltpipe", "documents")
+	tokensScored = beam.NewCounter("bltpipe", "tokens")
+	bytesScored  = beam.NewCounter("bltpipe", "bytes")
+)
+
+// patchFn batches documents of one split up to BatchTokens tokens, runs the
+// model once per batch, patches and pools each document and emits it.
+//
+// Batches never mix splits: a batch's composition then depends only on the
+// split's contents, not on how the runner bundled the splits, so outputs
+// are identical across runners even if the backend's arithmetic depended on
+// batch shape.
+type patchFn struct {
+	Config Config
+
+	scorer  *modelio.Scorer
+	split   string
+	pending []record.Document
+	tokens  int
+}
+
+func (fn *patchFn) Setup() error {
+	if err := fn.Config.Patcher.Validate(); err != nil {
+		return err
+	}
+	_, sc, err := Model(fn.Config)
+	fn.scorer = sc
+	return err
+}
+
+func (fn *patchFn) ProcessElement(ctx context.Context, d record.Document, emit func(record.Scored)) error {
+	if d.Split != fn.split && len(fn.pending) > 0 {
+		if err := fn.flush(ctx, emit); err != nil {
+			return err
+		}
+	}
+	fn.split = d.Split
+	fn.pending = append(fn.pending, d)
+	fn.tokens += len(d.Data) + 2
+	if fn.tokens >= fn.Config.batchTokens() {
+		return fn.flush(ctx, emit)
+	}
+	return nil
+}
+
+func (fn *patchFn) FinishBundle(ctx context.Context, emit func(record.Scored)) error {
+	return fn.flush(ctx, emit)
+}
+
+func (fn *patchFn) flush(ctx context.Context, emit func(record.Scored)) error {
+	if len(fn.pending) == 0 {
+		return nil
+	}
+	docs := fn.pending
+	fn.pending, fn.tokens = nil, 0
+	out, err := Score(fn.scorer, docs, fn.Config)
+	if err != nil {
+		return err
+	}
+	for _, sc := range out {
+		docsScored.Inc(ctx, 1)
+		tokensScored.Inc(ctx, int64(len(sc.Entropies)))
+		bytesScored.Inc(ctx, int64(len(sc.Doc.Data)))
+		progress.Scored.Add(1)
+		progress.Tokens.Add(int64(len(sc.Entropies)))
+		progress.Patches.Add(int64(len(sc.PatchLengths)))
+		emit(sc)
+	}
+	return nil
+}
+
+// Score runs one model call over docs and returns them scored, patched and
+// (with c.Embeddings) pooled. It is the whole per-batch work of the stage,
+// exported so tests and tools compute exactly what the pipeline computes.
+func Score(scorer *modelio.Scorer, docs []record.Document, c Config) ([]record.Scored, error) {
+	toks := make([][]int32, len(docs))
+	for i, d := range docs {
+		toks[i] = tokenizer.EncodeDoc(d.Data)
+	}
+	scores, err := scorer.Score(toks, c.Embeddings)
+	if err != nil {
+		return nil, fmt.Errorf("model pass over %d documents: %w", len(docs), err)
+	}
+	dim := scorer.Dim()
+	out := make([]record.Scored, len(docs))
+	for i, d := range docs {
+		ds := scores[i]
+		lengths, err := patcher.Patch(toks[i], ds.Entropies, c.Patcher)
+		if err != nil {
+			return nil, fmt.Errorf("patch document %q: %w", d.ID, err)
+		}
+		sc := record.Scored{Doc: d, Entropies: ds.Entropies, Prominence: ds.Prominence, PatchLengths: lengths}
+		if c.Embeddings {
+			if sc.Pooled, err = embed.Pool(ds.Hidden, dim, lengths); err != nil {
+				return nil, fmt.Errorf("document %q: %w", d.ID, err)
+			}
+			sc.Dim = int32(dim)
+		}
+		scores[i].Hidden = nil // drop per-token states as soon as they are pooled
+		out[i] = sc
+	}
+	return out, nil
+}

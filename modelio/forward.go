@@ -102,7 +102,8 @@ func (spec forwardSpec) buildChunkGraph(inputs []*Node) []*Node {
 	segs.AssertDims(b, c)
 	cacheSeg.AssertDims(b, cfg.cacheLen())
 
-	mask := attentionMask(segs, cacheSeg, cfg.window()) // [B, C, W-1+C] bool
+	qb := queryBlock(c, cfg.window())
+	mask := attentionMask(segs, cacheSeg, cfg.window(), qb) // [B, nb, Q, W−1+Q] bool
 
 	x := Gather(weights[0], InsertAxes(tokens, -1)) // [B, C, dim]
 	x = ConvertDType(x, dtypes.Float32)             // the residual stream stays f32
@@ -112,7 +113,7 @@ func (spec forwardSpec) buildChunkGraph(inputs []*Node) []*Node {
 		kc := Squeeze(SliceAxis(kCache, 0, AxisElem(l)), 0)
 		vc := Squeeze(SliceAxis(vCache, 0, AxisElem(l)), 0)
 		h := spec.rmsNorm(x, lw[7])
-		attn, k, v := spec.attention(h, lw[0], lw[1], lw[2], lw[3], cos, sin, kc, vc, mask)
+		attn, k, v := spec.attention(h, lw[0], lw[1], lw[2], lw[3], cos, sin, kc, vc, mask, qb)
 		x = Add(x, attn)
 		x = Add(x, spec.feedForward(spec.rmsNorm(x, lw[8]), lw[4], lw[6], lw[5]))
 		newK, newV = append(newK, k), append(newV, v)
@@ -128,20 +129,55 @@ func (spec forwardSpec) buildChunkGraph(inputs []*Node) []*Node {
 	return out
 }
 
-// attentionMask returns [B, C, T] with T = W−1+C: query j of the chunk may
-// see key k of (cache ++ chunk) iff both belong to the same document and
-// j ≤ k ≤ j+W−1 (key k sits at relative position k−(W−1): causal, and at
-// most W keys back including itself).
-func attentionMask(segs, cacheSeg *Node, window int) *Node {
+// Attention is block-local: the chunk's C queries are split into nb blocks
+// of Q queries, and block i attends to the W−1 keys before it plus its own Q
+// keys (the cache for block 0). Cost per query is W−1+Q keys, independent of
+// the chunk length. Q = C when the chunk is short, else the smallest power of
+// two ≥ W−1 (so a block's predecessor holds all the keys it needs).
+func queryBlock(c, window int) int {
+	q := 1
+	for q < max(window-1, 32) {
+		q <<= 1
+	}
+	if c <= q || c%q != 0 {
+		return c
+	}
+	return q
+}
+
+// blockKeys lays x [B, C, …] (chunk rows) out as overlapping key blocks
+// [B, nb, W−1+Q, …]: block i is the W−1 rows before it (from cache [B, W−1,
+// …] for block 0) followed by its own Q rows.
+func blockKeys(cache, x *Node, q int) *Node {
+	dims := x.Shape().Dimensions
+	b, c := dims[0], dims[1]
+	rest := dims[2:]
+	nb := c / q
+	cl := cache.Shape().Dimensions[1]
+	own := Reshape(x, append([]int{b, nb, q}, rest...)...)
+	prev := InsertAxes(cache, 1) // [B, 1, W−1, …]
+	if nb > 1 {
+		tails := SliceAxis(SliceAxis(own, 1, AxisRange(0, nb-1)), 2, AxisRange(q-cl, q))
+		prev = Concatenate([]*Node{prev, tails}, 1)
+	}
+	return Concatenate([]*Node{prev, own}, 2)
+}
+
+// attentionMask returns [B, nb, Q, W−1+Q]: query j of a block may see key m
+// of its key block iff both belong to the same document and j ≤ m ≤ j+W−1
+// (key m sits at relative position m−(W−1): causal, and at most W keys back
+// including itself).
+func attentionMask(segs, cacheSeg *Node, window, q int) *Node {
 	g := segs.Graph()
 	b, c := segs.Shape().Dimensions[0], segs.Shape().Dimensions[1]
-	t := window - 1 + c
-	keySeg := Concatenate([]*Node{cacheSeg, segs}, 1) // [B, T]
-	same := Equal(InsertAxes(segs, -1), InsertAxes(keySeg, 1))
-	q := Iota(g, shapes.Make(dtypes.Int32, c, t), 0)
-	k := Iota(g, shapes.Make(dtypes.Int32, c, t), 1)
-	inWindow := And(GreaterOrEqual(k, q), LessOrEqual(k, AddScalar(q, window-1)))
-	return And(same, BroadcastToDims(InsertAxes(inWindow, 0), b, c, t))
+	nb, t := c/q, window-1+q
+	querySeg := Reshape(segs, b, nb, q)
+	keySeg := blockKeys(cacheSeg, segs, q) // [B, nb, T]
+	same := Equal(InsertAxes(querySeg, -1), InsertAxes(keySeg, 2))
+	qi := Iota(g, shapes.Make(dtypes.Int32, q, t), 0)
+	ki := Iota(g, shapes.Make(dtypes.Int32, q, t), 1)
+	inWindow := And(GreaterOrEqual(ki, qi), LessOrEqual(ki, AddScalar(qi, window-1)))
+	return And(same, BroadcastToDims(Reshape(inWindow, 1, 1, q, t), b, nb, q, t))
 }
 
 // rmsNorm is x / sqrt(mean(x²) + eps) · w, computed in float32; the result
@@ -176,31 +212,33 @@ func rope(x, cos, sin *Node) *Node {
 }
 
 // attention runs one layer's attention for the chunk. h: [B, C, dim] (compute
-// dtype); kc, vc: [B, W−1, K, D] caches. Returns the output [B, C, dim] f32
-// and the caches for the next chunk.
-func (spec forwardSpec) attention(h, wq, wk, wv, wo, cos, sin, kc, vc, mask *Node) (out, newK, newV *Node) {
+// dtype); kc, vc: [B, W−1, K, D] caches; mask from attentionMask with query
+// blocks of q. Returns the output [B, C, dim] f32 and the caches for the
+// next chunk (the last W−1 keys and values).
+func (spec forwardSpec) attention(h, wq, wk, wv, wo, cos, sin, kc, vc, mask *Node, q int) (out, newK, newV *Node) {
 	cfg := spec.cfg
 	b, c := h.Shape().Dimensions[0], h.Shape().Dimensions[1]
 	nh, nkv, d := cfg.NHeads, cfg.KVHeads(), cfg.HeadDimension()
-	g := nh / nkv
-	q := rope(Reshape(spec.matmulT(h, wq), b, c, nh, d), cos, sin)
+	g, nb := nh/nkv, c/q
+	qs := rope(Reshape(spec.matmulT(h, wq), b, c, nh, d), cos, sin)
 	k := rope(Reshape(spec.matmulT(h, wk), b, c, nkv, d), cos, sin)
 	v := Reshape(spec.matmulT(h, wv), b, c, nkv, d)
-	keys := Concatenate([]*Node{kc, k}, 1) // [B, T, K, D]
-	values := Concatenate([]*Node{vc, v}, 1)
-	t := keys.Shape().Dimensions[1]
-	cl := cfg.cacheLen()
-	newK = SliceAxis(keys, 1, AxisRange(t-cl, t))
-	newV = SliceAxis(values, 1, AxisRange(t-cl, t))
+	all := Concatenate([]*Node{kc, k}, 1) // [B, W−1+C, K, D]
+	allV := Concatenate([]*Node{vc, v}, 1)
+	n, cl := all.Shape().Dimensions[1], cfg.cacheLen()
+	newK = SliceAxis(all, 1, AxisRange(n-cl, n))
+	newV = SliceAxis(allV, 1, AxisRange(n-cl, n))
 
-	q5 := Reshape(q, b, c, nkv, g, d)
-	scores := Einsum("bqhgd,bkhd->bhgqk", q5, keys) // [B, K, G, C, T]
+	keys := blockKeys(kc, k, q) // [B, nb, T, K, D]
+	values := blockKeys(vc, v, q)
+	t := keys.Shape().Dimensions[2]
+	q6 := Reshape(qs, b, nb, q, nkv, g, d)
+	scores := Einsum("bnqhgd,bnkhd->bnhgqk", q6, keys) // [B, nb, K, G, Q, T]
 	scores = MulScalar(ConvertDType(scores, dtypes.Float32), 1/math.Sqrt(float64(d)))
-	m := Reshape(mask, b, 1, 1, c, t)
-	m = BroadcastToDims(m, b, nkv, g, c, t)
+	m := BroadcastToDims(Reshape(mask, b, nb, 1, 1, q, t), b, nb, nkv, g, q, t)
 	scores = Where(m, scores, Infinity(scores.Graph(), dtypes.Float32, -1))
 	probs := ConvertDType(Softmax(scores, -1), spec.dtype)
-	ctx := Einsum("bhgqk,bkhd->bqhgd", probs, values) // [B, C, K, G, D]
+	ctx := Einsum("bnhgqk,bnkhd->bnqhgd", probs, values) // [B, nb, Q, K, G, D]
 	ctx = Reshape(ctx, b, c, nh*d)
 	out = ConvertDType(spec.matmulT(ctx, wo), dtypes.Float32)
 	return out, newK, newV

@@ -68,6 +68,8 @@ func TestForwardMatchesReference(t *testing.T) {
 	}{
 		// 3× the window, processed in chunks of 32 with the key cache.
 		{"long document, chunked", smallConfig(), [][]int32{randomTokens(r, 3*16+5)}, ScorerOptions{ChunkLen: 32, BatchTokens: 32}},
+		// One chunk of 128 tokens split into four blocks of 32 queries.
+		{"long document, blocks within a chunk", smallConfig(), [][]int32{randomTokens(r, 120)}, ScorerOptions{ChunkLen: 128, BatchTokens: 128}},
 		// One stream: the second document is packed after the first.
 		{"two documents packed in one row", smallConfig(), [][]int32{randomTokens(r, 21), randomTokens(r, 30)}, ScorerOptions{ChunkLen: 128, BatchTokens: 128}},
 		{"grouped-query attention", gqa, [][]int32{randomTokens(r, 40), randomTokens(r, 9)}, ScorerOptions{ChunkLen: 32, BatchTokens: 64}},

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,36 +45,16 @@ func runPatch(args []string, stdout io.Writer) error {
 	fs := newFlagSet("patch", patchUsage, stdout)
 	entPath := fs.String("entropies", "", "JSON `file` of per-token entropies (required)")
 	tokPath := fs.String("tokens", "", "JSON `file` of tokens (space mode, when the entropies file has none)")
-	mode := fs.String("mode", string(patcher.ModeEntropy), "patching `mode`: entropy, static, byte or space")
-	threshold := fs.Float64("threshold", patcher.DefaultThreshold, "entropy threshold in `nats` (entropy mode)")
-	monotonic := fs.Bool("monotonic", false, "compare entropy differences with --threshold (entropy mode)")
-	thresholdAdd := fs.Float64("threshold-add", 0, "also require the entropy to rise by more than `A` nats (entropy mode; 0 is a setting)")
-	patchSize := fs.Int("patch-size", 0, "patch length in tokens (static mode)")
-	maxLen := fs.Int("max-patch-length", 0, "split patches longer than `N` tokens (0: no limit)")
+	pf := addPatchFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
 	if *entPath == "" {
 		return usageErrorf("--entropies FILE.json is required (see bltpipe patch --help)")
 	}
-	o := patcher.Options{
-		Mode:           patcher.Mode(*mode),
-		Threshold:      *threshold,
-		Monotonic:      *monotonic,
-		PatchSize:      *patchSize,
-		MaxPatchLength: *maxLen,
-	}
-	if set["threshold-add"] {
-		o.ThresholdAdd = thresholdAdd
-	}
-	if set["threshold"] && o.Mode != patcher.ModeEntropy {
-		return usageErrorf("--threshold applies to --mode entropy only, not %s", o.Mode)
-	}
-	if err := o.Validate(); err != nil {
-		return usageErrorf("%v (see bltpipe patch --help)", err)
+	o, err := pf.options(nil)
+	if err != nil {
+		return err
 	}
 
 	ents, closeEnts, err := openValues(*entPath)

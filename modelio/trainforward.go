@@ -2,6 +2,10 @@ package modelio
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best with its ops unqualified.
@@ -17,6 +21,80 @@ import (
 // inference. Only the output head differs: training needs the logits, so it
 // takes the pre-norm hidden states and applies the final norm and output
 // projection with the same building blocks.
+
+func init() {
+	// GoMLX v0.26 has no gradient for Rsqrt, which rmsNorm uses:
+	// d(x^−½)/dx = −½·x^−³⁄² = −½·y³ with y = x^−½.
+	if _, ok := VJPRegistration[NodeTypeRsqrt]; !ok {
+		VJPRegistration[NodeTypeRsqrt] = func(node *Node, v []*Node, _ shapes.Shape) []*Node {
+			return []*Node{Mul(v[0], MulScalar(Mul(node, Square(node)), -0.5))}
+		}
+	}
+	// GoMLX's Slice gradient pads the adjoint with Pad, which the simplego
+	// backend lacks; for unit strides (all the forward pass uses) the same
+	// adjoint is built with Concatenate instead.
+	padSlice := VJPRegistration[NodeTypeSlice]
+	VJPRegistration[NodeTypeSlice] = func(node *Node, v []*Node, out shapes.Shape) []*Node {
+		if g, ok := sliceGradByConcat(node, v[0]); ok {
+			return []*Node{g}
+		}
+		return padSlice(node, v, out)
+	}
+}
+
+// sliceParams matches the starts, limits and strides of a Slice node in its
+// String() (GoMLX keeps them unexported).
+var sliceParams = regexp.MustCompile(`^Slice\(x=\[#\d+\], starts=\[([\d ]*)\], limits=\[([\d ]*)\], strides=\[([\d ]*)\]\)`)
+
+// sliceGradByConcat returns the adjoint of x for node = Slice(x) with unit
+// strides: v surrounded by zeros. ok is false for other slices.
+func sliceGradByConcat(node, v *Node) (grad *Node, ok bool) {
+	m := sliceParams.FindStringSubmatch(node.String())
+	if m == nil {
+		return nil, false
+	}
+	ints := func(s string) []int {
+		var out []int
+		for _, f := range strings.Fields(s) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				return nil
+			}
+			out = append(out, n)
+		}
+		return out
+	}
+	x := node.Inputs()[0]
+	dims := x.Shape().Dimensions
+	starts, limits, strides := ints(m[1]), ints(m[2]), ints(m[3])
+	if len(starts) != len(dims) || len(limits) != len(dims) {
+		return nil, false
+	}
+	for _, s := range strides {
+		if s > 1 {
+			return nil, false
+		}
+	}
+	g := node.Graph()
+	grad = v
+	for axis := range dims {
+		parts := make([]*Node, 0, 3)
+		for _, n := range []int{starts[axis], 0, dims[axis] - limits[axis]} {
+			if n == 0 {
+				continue
+			}
+			zd := slices.Clone(grad.Shape().Dimensions)
+			zd[axis] = n
+			parts = append(parts, Zeros(g, shapes.Make(grad.DType(), zd...)))
+		}
+		if len(parts) == 0 {
+			continue
+		}
+		parts = slices.Insert(parts, min(1, starts[axis]), grad)
+		grad = Concatenate(parts, axis)
+	}
+	return grad, true
+}
 
 // ParamNames returns the safetensors names of the weight tensors in the
 // order ForwardLogits takes them (ParamValues and ParamShapes use the same

@@ -44,6 +44,9 @@ type Config struct {
 	Embeddings bool
 }
 
+// EffectiveBatchTokens is BatchTokens with its default applied.
+func (c Config) EffectiveBatchTokens() int { return c.batchTokens() }
+
 func (c Config) batchTokens() int {
 	if c.BatchTokens > 0 {
 		return c.BatchTokens

@@ -1,0 +1,131 @@
+// Package pipelines wires bltpipe's stages into one Beam graph:
+//
+//	read → pretokenize → patch → embed → waterfill-prep → write
+//
+// Build takes a Scope so the CLI and the tests construct exactly the same
+// pipeline. Everything between the read stage's reshuffle and the shard
+// writer is fused: documents, per-token arrays and pooled vectors are never
+// shuffled, and per-token hidden states never leave the patch DoFn.
+package pipelines
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/bltpipe/bltpipe/modelio/patcher"
+	"github.com/bltpipe/bltpipe/transforms/embed"
+	"github.com/bltpipe/bltpipe/transforms/patch"
+	"github.com/bltpipe/bltpipe/transforms/pretokenize"
+	"github.com/bltpipe/bltpipe/transforms/read"
+	"github.com/bltpipe/bltpipe/transforms/waterfill"
+	"github.com/bltpipe/bltpipe/transforms/write"
+)
+
+// Options are the parameters of one run (the flags of `bltpipe run`).
+type Options struct {
+	Inputs      []string // globs, directories or files; local or gs://
+	Output      string   // output directory; local or gs://
+	ModelDir    string   // local model directory (must exist on workers too)
+	Patcher     patcher.Options
+	Embeddings  bool   // --embeddings patch (true) or none
+	BLTArrow    string // --blt-arrow NAME; empty for none
+	BatchTokens int    // tokens per model call; 0 means 4096
+	IDField     string
+	TextField   string
+	Keep        []string
+	Segmenter   string // pretokenize segmenter; "" = auto
+	Backend     string // GoMLX backend; "" = $GOMLX_BACKEND or simplego
+	DType       string // "f32", "bf16" or "" (backend default)
+	// JSONLSplitBytes and RowGroupsPerSplit size the input splits (0 = defaults).
+	JSONLSplitBytes   int64
+	RowGroupsPerSplit int64
+	Version           string // tool version for the manifest
+}
+
+// Validate checks the options that do not need storage or the model.
+func (o Options) Validate() error {
+	if len(o.Inputs) == 0 {
+		return fmt.Errorf("no input: give --input GLOB[,GLOB…]")
+	}
+	if o.Output == "" {
+		return fmt.Errorf("no output: give --output DIR")
+	}
+	if o.ModelDir == "" {
+		return fmt.Errorf("no model: give --model DIR")
+	}
+	if err := o.Patcher.Validate(); err != nil {
+		return err
+	}
+	if strings.ContainsAny(o.BLTArrow, "/\\") {
+		return fmt.Errorf("--blt-arrow %q: want a file name prefix, not a path", o.BLTArrow)
+	}
+	seen := map[string]bool{}
+	for _, k := range o.Keep {
+		if k == "" || seen[k] {
+			return fmt.Errorf("--keep-columns: empty or repeated column %q", k)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+// Run returns the manifest's run description. The model must be loadable.
+func (o Options) Run() (write.Run, error) {
+	w, err := patch.LoadWeights(o.ModelDir)
+	if err != nil {
+		return write.Run{}, err
+	}
+	emb := "none"
+	if o.Embeddings {
+		emb = "patch"
+	}
+	_, seg, err := pretokenize.Lookup(o.Segmenter)
+	if err != nil {
+		return write.Run{}, err
+	}
+	return write.Run{
+		Tool:    "bltpipe",
+		Version: o.Version,
+		Inputs:  o.Inputs,
+		Model:   write.Model{Dir: o.ModelDir, Config: w.Config, WeightsSHA256: w.SHA256, DType: w.DType},
+		Patcher: write.Patcher{
+			Mode: string(o.Patcher.Mode), Threshold: o.Patcher.Threshold, Monotonic: o.Patcher.Monotonic,
+			ThresholdAdd: o.Patcher.ThresholdAdd, PatchSize: o.Patcher.PatchSize, MaxPatchLength: o.Patcher.MaxPatchLength,
+		},
+		Embeddings:  emb,
+		BLTArrow:    o.BLTArrow,
+		KeepColumns: o.Keep,
+		IDField:     o.IDField,
+		TextField:   o.TextField,
+		Segmenter:   seg,
+		BatchTokens: patch.Config{BatchTokens: o.BatchTokens}.EffectiveBatchTokens(),
+	}, nil
+}
+
+// Build adds the whole pipeline to s and returns the PCollection<string>
+// holding the manifest path (written last). It loads the model once to
+// record its identity; in-process runners reuse that load.
+func Build(s beam.Scope, o Options) (beam.PCollection, error) {
+	if err := o.Validate(); err != nil {
+		return beam.PCollection{}, err
+	}
+	run, err := o.Run()
+	if err != nil {
+		return beam.PCollection{}, err
+	}
+	docs := read.Read(s, o.Inputs, read.Options{
+		IDField: o.IDField, TextField: o.TextField, Keep: o.Keep,
+		JSONLSplitBytes: o.JSONLSplitBytes, RowGroupsPerSplit: o.RowGroupsPerSplit,
+	})
+	docs = pretokenize.Pretokenize(s, docs, o.Segmenter)
+	scored := patch.Patch(s, docs, patch.Config{
+		ModelDir: o.ModelDir, Backend: o.Backend, DType: o.DType,
+		BatchTokens: o.BatchTokens, Patcher: o.Patcher, Embeddings: o.Embeddings,
+	})
+	scored = embed.Embed(s, scored)
+	stats := waterfill.Prep(s, scored)
+	wc := write.Config{Output: o.Output, Keep: o.Keep, Embeddings: o.Embeddings, BLTArrow: o.BLTArrow, Run: run}
+	shards := write.Shards(s, scored, wc)
+	return write.Finalize(s, shards, stats, wc), nil
+}

@@ -1,0 +1,397 @@
+// Package write is the pipeline's sink. Go Beam has no WriteFiles, so it
+// writes shards itself: every split's documents become
+//
+//	documents/<split>.parquet, patches/<split>.parquet,
+//	hypergraph/<split>.hypergraph.db and, with a BLT Arrow name,
+//	blt/<NAME>.shard_<ordinal>.arrow (+ .complete),
+//
+// each streamed to a temporary name and renamed into place when the split
+// is done. Finalize then writes waterfill/_STATS.json, removes shards no
+// longer produced (a rerun over changed input) and temporaries of failed
+// attempts, and writes _MANIFEST.json last.
+//
+// Invariant relied on (and checked): a split's documents arrive contiguously
+// in one bundle, because the read stage emits a whole split from one
+// ProcessElement call and every stage up to here is fused (no shuffle). A
+// retried bundle rewrites the same names with the same bytes.
+package write
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/bltpipe/bltpipe/modelio"
+	"github.com/bltpipe/bltpipe/schemas"
+	"github.com/bltpipe/bltpipe/transforms/fsio"
+	"github.com/bltpipe/bltpipe/transforms/progress"
+	"github.com/bltpipe/bltpipe/transforms/record"
+	"github.com/bltpipe/bltpipe/transforms/waterfill"
+)
+
+func init() {
+	register.DoFn3x1[context.Context, record.Scored, func(record.ShardInfo), error](&writeFn{})
+	register.DoFn5x1[context.Context, []byte, func(*record.ShardInfo) bool, func(*waterfill.Stats) bool, func(string), error](&finalizeFn{})
+	register.Emitter1[record.ShardInfo]()
+	register.Emitter1[string]()
+	register.Iter1[record.ShardInfo]()
+	register.Iter1[waterfill.Stats]()
+}
+
+// Run describes the run for the manifest and the sidecars' meta tables.
+type Run struct {
+	Tool        string   `json:"tool"`
+	Version     string   `json:"version"`
+	Inputs      []string `json:"inputs"`
+	Model       Model    `json:"model"`
+	Patcher     Patcher  `json:"patcher"`
+	Embeddings  string   `json:"embeddings"`
+	BLTArrow    string   `json:"blt_arrow,omitempty"`
+	KeepColumns []string `json:"keep_columns,omitempty"`
+	IDField     string   `json:"id_field,omitempty"`
+	TextField   string   `json:"text_field,omitempty"`
+	Segmenter   string   `json:"segmenter"`
+	BatchTokens int      `json:"batch_tokens"`
+}
+
+// Model is the model's identity.
+type Model struct {
+	Dir           string         `json:"dir"`
+	Config        modelio.Config `json:"config"`
+	WeightsSHA256 string         `json:"weights_sha256"`
+	DType         string         `json:"dtype"`
+}
+
+// Patcher records the patching parameters.
+type Patcher struct {
+	Mode           string   `json:"mode"`
+	Threshold      float64  `json:"threshold"`
+	Monotonic      bool     `json:"monotonic"`
+	ThresholdAdd   *float64 `json:"threshold_add"`
+	PatchSize      int      `json:"patch_size"`
+	MaxPatchLength int      `json:"max_patch_length"`
+}
+
+// Config configures the sink.
+type Config struct {
+	Output     string // directory: local path or gs://bucket/prefix
+	Keep       []string
+	Embeddings bool
+	BLTArrow   string // NAME for blt/NAME.shard_K.arrow; empty: no BLT Arrow output
+	Run        Run
+}
+
+// Shards writes every split's shard files and returns a
+// PCollection<record.ShardInfo>, one per committed file.
+func Shards(s beam.Scope, scored beam.PCollection, c Config) beam.PCollection {
+	s = s.Scope("WriteShards")
+	return beam.ParDo(s, &writeFn{Config: c}, scored)
+}
+
+// Finalize waits for all shards and the stats, then writes
+// waterfill/_STATS.json, removes stale shards, and writes _MANIFEST.json
+// last. It returns a PCollection<string> holding the manifest's path.
+func Finalize(s beam.Scope, shards, stats beam.PCollection, c Config) beam.PCollection {
+	s = s.Scope("Finalize")
+	return beam.ParDo(s, &finalizeFn{Config: c}, beam.Impulse(s), beam.SideInput{Input: shards}, beam.SideInput{Input: stats})
+}
+
+// ShardName returns the relative path of a split's file in a table.
+func ShardName(table, split string, ordinal int64, bltName string) string {
+	switch table {
+	case schemas.DocumentsDir, schemas.PatchesDir:
+		return table + "/" + split + schemas.ParquetExt
+	case schemas.HypergraphDir:
+		return table + "/" + split + schemas.HypergraphExt
+	case schemas.BLTArrowDir:
+		return fmt.Sprintf("%s/%s.shard_%d.arrow", schemas.BLTArrowDir, bltName, ordinal)
+	}
+	panic("write: unknown table " + table)
+}
+
+var (
+	shardsWritten = beam.NewCounter("bltpipe", "shard_files")
+	bltSkipped    = beam.NewCounter("bltpipe", "blt_arrow_skipped")
+)
+
+// splitFiles are the open writers of the split being written.
+type splitFiles struct {
+	split   string
+	ordinal int64
+	docs    *parquetTable
+	patches *parquetTable
+	blt     *bltTable
+	graph   *sidecar
+}
+
+type writeFn struct {
+	Config Config
+
+	cur  *splitFiles
+	done map[string]bool // splits closed in this bundle
+}
+
+func (fn *writeFn) StartBundle(_ func(record.ShardInfo)) {
+	fn.done = map[string]bool{}
+}
+
+func (fn *writeFn) ProcessElement(ctx context.Context, sc record.Scored, emit func(record.ShardInfo)) error {
+	if fn.cur != nil && fn.cur.split != sc.Doc.Split {
+		if err := fn.closeSplit(ctx, emit); err != nil {
+			return err
+		}
+	}
+	if fn.cur == nil {
+		if fn.done[sc.Doc.Split] {
+			return fmt.Errorf("split %s: documents arrived after the split was closed; the pipeline must not shuffle between read and write", sc.Doc.Split)
+		}
+		f, err := fn.openSplit(ctx, sc.Doc.Split, sc.Doc.Ordinal, sc.Doc.Source)
+		if err != nil {
+			return err
+		}
+		fn.cur = f
+	}
+	f := fn.cur
+	if err := appendDocument(f.docs, sc); err != nil {
+		return err
+	}
+	if err := appendPatches(f.patches, sc, fn.Config.Embeddings); err != nil {
+		return err
+	}
+	if err := f.graph.add(sc); err != nil {
+		return fmt.Errorf("sidecar for %s: %w", f.split, err)
+	}
+	if f.blt != nil {
+		// Meta's trainer reads text as a Python str and re-encodes it to
+		// UTF-8 bytes; only documents that are valid UTF-8 round-trip.
+		if utf8.Valid(sc.Doc.Data) {
+			if err := f.blt.append(sc); err != nil {
+				return err
+			}
+		} else {
+			bltSkipped.Inc(ctx, 1)
+		}
+	}
+	return nil
+}
+
+func (fn *writeFn) FinishBundle(ctx context.Context, emit func(record.ShardInfo)) error {
+	if fn.cur == nil {
+		return nil
+	}
+	return fn.closeSplit(ctx, emit)
+}
+
+func (fn *writeFn) openSplit(ctx context.Context, split string, ordinal int64, source string) (f *splitFiles, err error) {
+	c := fn.Config
+	out := func(table string) string { return fsio.Join(c.Output, ShardName(table, split, ordinal, c.BLTArrow)) }
+	f = &splitFiles{split: split, ordinal: ordinal}
+	defer func() {
+		if err != nil {
+			f.abort()
+		}
+	}()
+	if f.docs, err = newParquetTable(ctx, schemas.DocumentsDir, out(schemas.DocumentsDir), schemas.Documents(c.Keep), docRowsPerGroup); err != nil {
+		return f, err
+	}
+	if f.patches, err = newParquetTable(ctx, schemas.PatchesDir, out(schemas.PatchesDir), schemas.Patches(c.Embeddings), patchRowsPerGroup); err != nil {
+		return f, err
+	}
+	if c.BLTArrow != "" {
+		if f.blt, err = newBLTTable(ctx, out(schemas.BLTArrowDir)); err != nil {
+			return f, err
+		}
+	}
+	run, _ := json.Marshal(c.Run)
+	meta := map[string]string{
+		"schema_version": schemas.Version,
+		"split":          split,
+		"source":         source,
+		"model_sha256":   c.Run.Model.WeightsSHA256,
+		"patching":       c.Run.Patcher.Mode,
+		"tool_version":   c.Run.Version,
+		"run":            string(run),
+	}
+	if f.graph, err = newSidecar(out(schemas.HypergraphDir), meta); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func (f *splitFiles) abort() {
+	if f.docs != nil {
+		f.docs.abort()
+	}
+	if f.patches != nil {
+		f.patches.abort()
+	}
+	if f.blt != nil {
+		f.blt.abort()
+	}
+	if f.graph != nil {
+		f.graph.abort()
+	}
+}
+
+func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) error {
+	f := fn.cur
+	fn.cur = nil
+	fn.done[f.split] = true
+	c := fn.Config
+	info := func(table string, rows int64, file *fsio.AtomicFile) {
+		emit(record.ShardInfo{Table: table, Path: fsio.Rel(c.Output, file.Path()), Split: f.split, Rows: rows, Bytes: file.Size(), SHA256: file.SHA256()})
+		shardsWritten.Inc(ctx, 1)
+		progress.Shards.Add(1)
+	}
+	for _, t := range []*parquetTable{f.docs, f.patches} {
+		if err := t.close(); err != nil {
+			f.abort()
+			return err
+		}
+		info(t.table, t.rows, t.file)
+	}
+	if f.blt != nil {
+		if err := f.blt.close(); err != nil {
+			f.abort()
+			return err
+		}
+		info(schemas.BLTArrowDir, f.blt.rows, f.blt.file)
+		marker := f.blt.file.Path() + schemas.CompleteSuffix
+		sum, err := fsio.WriteFile(ctx, marker, nil)
+		if err != nil {
+			f.abort()
+			return err
+		}
+		emit(record.ShardInfo{Table: schemas.BLTArrowDir + schemas.CompleteSuffix, Path: fsio.Rel(c.Output, marker), Split: f.split, SHA256: sum})
+	}
+	size, sum, err := f.graph.close(ctx)
+	if err != nil {
+		return err
+	}
+	emit(record.ShardInfo{Table: schemas.HypergraphDir, Path: ShardName(schemas.HypergraphDir, f.split, f.ordinal, c.BLTArrow), Split: f.split, Rows: f.graph.leaves, Bytes: size, SHA256: sum})
+	shardsWritten.Inc(ctx, 1)
+	progress.Shards.Add(1)
+	return nil
+}
+
+// Manifest is the content of _MANIFEST.json.
+type Manifest struct {
+	SchemaVersion string             `json:"schema_version"`
+	Run           Run                `json:"run"`
+	Counts        Counts             `json:"counts"`
+	Stats         string             `json:"stats"`
+	Shards        []record.ShardInfo `json:"shards"`
+}
+
+// Counts totals the run.
+type Counts struct {
+	Splits    int64 `json:"splits"`
+	Documents int64 `json:"documents"`
+	Patches   int64 `json:"patches"`
+	Tokens    int64 `json:"tokens"`
+}
+
+type finalizeFn struct {
+	Config Config
+}
+
+func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter func(*record.ShardInfo) bool, statsIter func(*waterfill.Stats) bool, emit func(string)) error {
+	c := fn.Config
+	var shards []record.ShardInfo
+	seen := map[string]bool{}
+	var sh record.ShardInfo
+	for shardIter(&sh) {
+		if !seen[sh.Path] { // a retried bundle may report a file twice
+			seen[sh.Path] = true
+			shards = append(shards, sh)
+		}
+	}
+	sort.Slice(shards, func(i, j int) bool { return shards[i].Path < shards[j].Path })
+	var st waterfill.Stats
+	var parts []waterfill.Stats
+	var one waterfill.Stats
+	for statsIter(&one) {
+		parts = append(parts, one)
+	}
+	if len(parts) > 1 {
+		return fmt.Errorf("finalize: %d stats values, want at most 1", len(parts))
+	} else if len(parts) == 1 {
+		st = parts[0]
+	}
+
+	statsJSON, err := json.MarshalIndent(waterfill.ToFile(schemas.Version, st), "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := fsio.WriteFile(ctx, fsio.Join(c.Output, schemas.StatsFile), append(statsJSON, '\n')); err != nil {
+		return err
+	}
+	if err := removeStale(ctx, c.Output, seen); err != nil {
+		return err
+	}
+
+	m := Manifest{SchemaVersion: schemas.Version, Run: c.Run, Stats: schemas.StatsFile, Shards: shards}
+	splits := map[string]bool{}
+	for _, s := range shards {
+		splits[s.Split] = true
+		switch s.Table {
+		case schemas.DocumentsDir:
+			m.Counts.Documents += s.Rows
+		case schemas.PatchesDir:
+			m.Counts.Patches += s.Rows
+		}
+	}
+	m.Counts.Splits = int64(len(splits))
+	m.Counts.Tokens = st.Tokens.N
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := fsio.Join(c.Output, schemas.ManifestFile)
+	if _, err := fsio.WriteFile(ctx, path, append(b, '\n')); err != nil {
+		return err
+	}
+	emit(path)
+	return nil
+}
+
+// removeStale deletes shard files this run did not produce (left by an
+// earlier run over different input) and temporaries of failed attempts.
+// Only names bltpipe writes are considered.
+func removeStale(ctx context.Context, out string, keep map[string]bool) error {
+	globs := []string{
+		schemas.DocumentsDir + "/part-*" + schemas.ParquetExt,
+		schemas.PatchesDir + "/part-*" + schemas.ParquetExt,
+		schemas.HypergraphDir + "/part-*" + schemas.HypergraphExt,
+		schemas.BLTArrowDir + "/*.shard_*.arrow",
+		schemas.BLTArrowDir + "/*.shard_*.arrow" + schemas.CompleteSuffix,
+	}
+	for _, dir := range []string{schemas.DocumentsDir, schemas.PatchesDir, schemas.HypergraphDir, schemas.BLTArrowDir, schemas.WaterfillDir, "."} {
+		if dir == "." {
+			globs = append(globs, ".*"+fsio.TempMarker+"*")
+		} else {
+			globs = append(globs, dir+"/.*"+fsio.TempMarker+"*")
+		}
+	}
+	for _, g := range globs {
+		files, err := fsio.List(ctx, fsio.Join(out, g))
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			rel := fsio.Rel(out, f)
+			if keep[rel] && !strings.Contains(rel, fsio.TempMarker) {
+				continue
+			}
+			if err := fsio.Remove(ctx, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/bltpipe
 PKGS    := ./...
 
-.PHONY: all build test vet bench demo clean
+.PHONY: all build test vet bench bench-gpu gpu-binaries demo clean
 
 all: build
 
@@ -20,6 +20,17 @@ test: vet
 
 bench: build
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 3x ./modelio/...
+
+# The XLA (GPU) build needs cgo; binaries for the GPU machine go to .dev/.
+gpu-binaries:
+	mkdir -p .dev
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -tags xla -ldflags='-s -w' -o .dev/bltpipe-xla ./cmd/bltpipe
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) test -c -tags xla -ldflags='-s -w' -o .dev/modelio-xla.test ./modelio
+
+# Run on a CUDA machine after gpu-binaries: prints accuracy and throughput
+# (ours and PyTorch's) as JSON lines for bench/RESULTS.md.
+bench-gpu:
+	bash bench/gpu.sh
 
 clean:
 	rm -rf bin out

@@ -220,9 +220,12 @@ func (spec forwardSpec) attention(h, wq, wk, wv, wo, cos, sin, kc, vc, mask *Nod
 	b, c := h.Shape().Dimensions[0], h.Shape().Dimensions[1]
 	nh, nkv, d := cfg.NHeads, cfg.KVHeads(), cfg.HeadDimension()
 	g, nb := nh/nkv, c/q
-	qs := rope(Reshape(spec.matmulT(h, wq), b, c, nh, d), cos, sin)
-	k := rope(Reshape(spec.matmulT(h, wk), b, c, nkv, d), cos, sin)
-	v := Reshape(spec.matmulT(h, wv), b, c, nkv, d)
+	// One matmul for q, k and v: the weights are joined in the graph (a few
+	// MB per layer), the activations are read once.
+	qkv := spec.matmulT(h, Concatenate([]*Node{wq, wk, wv}, 0))
+	qs := rope(Reshape(SliceAxis(qkv, -1, AxisRange(0, nh*d)), b, c, nh, d), cos, sin)
+	k := rope(Reshape(SliceAxis(qkv, -1, AxisRange(nh*d, (nh+nkv)*d)), b, c, nkv, d), cos, sin)
+	v := Reshape(SliceAxis(qkv, -1, AxisRange((nh+nkv)*d, (nh+2*nkv)*d)), b, c, nkv, d)
 	all := Concatenate([]*Node{kc, k}, 1) // [B, W−1+C, K, D]
 	allV := Concatenate([]*Node{vc, v}, 1)
 	n, cl := all.Shape().Dimensions[1], cfg.cacheLen()
@@ -246,8 +249,10 @@ func (spec forwardSpec) attention(h, wq, wk, wv, wo, cos, sin, kc, vc, mask *Nod
 
 // feedForward is the SwiGLU FFN w2(silu(w1·x) ⊙ w3·x), result f32.
 func (spec forwardSpec) feedForward(x, w1, w3, w2 *Node) *Node {
-	gate := spec.matmulT(x, w1)
-	up := spec.matmulT(x, w3)
+	f := w1.Shape().Dimensions[0]
+	gateUp := spec.matmulT(x, Concatenate([]*Node{w1, w3}, 0)) // one matmul for both
+	gate := SliceAxis(gateUp, -1, AxisRange(0, f))
+	up := SliceAxis(gateUp, -1, AxisRange(f, 2*f))
 	gate32 := ConvertDType(gate, dtypes.Float32)
 	silu := Mul(gate32, Sigmoid(gate32))
 	hid := Mul(ConvertDType(silu, spec.dtype), up)

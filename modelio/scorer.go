@@ -52,6 +52,9 @@ type Scorer struct {
 	mu       sync.Mutex
 	execs    [2]*graph.Exec // [wantHidden]
 	compiled map[[3]int]bool
+	// zeros holds an empty key/value cache per stream count; it stays on the
+	// device and is only read, so each Score call starts without an upload.
+	zeros map[int]*tensors.Tensor
 }
 
 // chunkBuckets are the chunk lengths a Scorer compiles for (capped by ChunkLen).
@@ -67,7 +70,7 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Scorer{cfg: w.Config, backend: be, compiled: map[[3]int]bool{}}
+	s := &Scorer{cfg: w.Config, backend: be, compiled: map[[3]int]bool{}, zeros: map[int]*tensors.Tensor{}}
 	switch o.DType {
 	case "":
 		s.dtype = dtypes.BFloat16
@@ -233,6 +236,7 @@ func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidd
 		cacheSeg[i] = filled(cl, -2)
 	}
 	kCache, vCache = s.zeroCaches(b), s.zeroCaches(b)
+	fresh := kCache // shared by k and v; never finalized here
 	exec := s.execs[boolIdx(wantHidden)]
 
 	for pos := 0; len(active) > 0; {
@@ -272,7 +276,9 @@ func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidd
 			return fmt.Errorf("forward (streams %d, chunk %d, %s): %w", b, c, s.backend.Name(), err)
 		}
 		for _, t := range args[:numDataInputs] {
-			t.FinalizeAll()
+			if t != fresh {
+				t.FinalizeAll()
+			}
 		}
 		kCache, vCache = res[2], res[3]
 		ent, err := tensors.CopyFlatData[float32](res[0])
@@ -349,8 +355,10 @@ func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidd
 		}
 		active, cacheSeg = next, nextSeg
 	}
-	kCache.FinalizeAll()
-	vCache.FinalizeAll()
+	if kCache != fresh {
+		kCache.FinalizeAll()
+		vCache.FinalizeAll()
+	}
 	return nil
 }
 
@@ -365,8 +373,18 @@ func (s *Scorer) chunkFor(remaining int) int {
 	return s.chunks[len(s.chunks)-1]
 }
 
-// zeroCaches returns an empty [L, b, W−1, K, D] key or value cache.
+// zeroCaches returns the empty [L, b, W−1, K, D] key or value cache for b
+// streams, made once per b.
 func (s *Scorer) zeroCaches(b int) *tensors.Tensor {
+	if t, ok := s.zeros[b]; ok {
+		return t
+	}
+	t := s.newZeroCache(b)
+	s.zeros[b] = t
+	return t
+}
+
+func (s *Scorer) newZeroCache(b int) *tensors.Tensor {
 	cfg := s.cfg
 	dims := []int{cfg.NLayers, b, cfg.cacheLen(), cfg.KVHeads(), cfg.HeadDimension()}
 	if s.dtype == dtypes.BFloat16 {
@@ -398,7 +416,9 @@ func (s *Scorer) selectRows(t *tensors.Tensor, keep []int, nb int) (*tensors.Ten
 		}
 		out = tensors.FromFlatDataAndDimensions(gatherRows(src, l, b, row, keep, nb), nd...)
 	}
-	t.FinalizeAll()
+	if t != s.zeros[b] {
+		t.FinalizeAll()
+	}
 	return out, nil
 }
 

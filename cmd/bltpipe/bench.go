@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/bltpipe/bltpipe/modelio"
+)
+
+func init() {
+	register(command{name: "bench model", summary: "measure the model's forward throughput (tokens/s, TFLOP/s)", run: runBenchModel})
+}
+
+const benchModelUsage = `Usage: bltpipe bench model [--size real|default|DIMxLAYERS] [--model DIR] [--batch-tokens N] [--seq-len S] [--seconds T]
+
+Runs the entropy model's forward pass (entropies and prominence, no hidden
+states copied back) over random documents of --seq-len tokens, for about
+--seconds after a warm-up, and prints tokens/s, achieved TFLOP/s and the share
+of --peak-tflops. Random weights unless --model is given.
+
+Sizes: real = facebook/blt-entropy (dim 768, 14 layers, 12 heads, FFN 2048,
+window 512, vocab 260); default = the shipped models/default config;
+DIMxLAYERS = e.g. 256x4 (heads = dim/64, window 512).
+
+Examples:
+  bltpipe bench model --size 256x4 --seconds 10
+  GOMLX_BACKEND=xla:/path/xla_cuda_plugin.so bltpipe bench model --size real --batch-tokens 65536 --seq-len 8192
+`
+
+// benchResult is one line of --json output.
+type benchResult struct {
+	Backend      string  `json:"backend"`
+	DType        string  `json:"dtype"`
+	Size         string  `json:"size"`
+	Params       int     `json:"params"`
+	SeqLen       int     `json:"seq_len"`
+	BatchTokens  int     `json:"batch_tokens"`
+	ChunkLen     int     `json:"chunk_len"`
+	Tokens       int     `json:"tokens"`
+	Seconds      float64 `json:"seconds"`
+	TokensPerSec float64 `json:"tokens_per_s"`
+	DenseGFLOP   float64 `json:"dense_gflop_per_token"`
+	TFLOPs       float64 `json:"tflop_per_s"`
+	PctOfPeak    float64 `json:"pct_of_peak"`
+	Window       int     `json:"window"`
+	Graphs       int     `json:"graphs"`
+}
+
+func runBenchModel(args []string, stdout io.Writer) error {
+	fs := newFlagSet("bench model", benchModelUsage, stdout)
+	size := fs.String("size", "real", "model `size`: real, default, or DIMxLAYERS")
+	modelDir := fs.String("model", "", "benchmark this model `directory` instead of random weights")
+	batchTokens := fs.Int("batch-tokens", 16384, "tokens per forward call (streams × chunk)")
+	chunkLen := fs.Int("chunk-len", 2048, "longest chunk per stream per call")
+	seqLen := fs.Int("seq-len", 8192, "tokens per document")
+	seconds := fs.Float64("seconds", 20, "measure for about `T` seconds after warm-up")
+	backend := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND, else simplego)")
+	dtype := fs.String("dtype", "", "compute dtype: f32 or bf16 (default f32 on CPU, bf16 on GPU)")
+	peak := fs.Float64("peak-tflops", 790, "dense bf16 peak of the device in TFLOP/s, for the percentage")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	window := fs.Int("window", 0, "override the sliding window (keys per query; 0: the model's)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var w *modelio.Weights
+	if *modelDir != "" {
+		var err error
+		if w, err = modelio.LoadModel(*modelDir); err != nil {
+			return usageErrorf("%v", err)
+		}
+		*size = *modelDir
+	} else {
+		cfg, err := benchConfig(*size)
+		if err != nil {
+			return err
+		}
+		w = modelio.RandomWeights(cfg, 1)
+	}
+	if *window > 0 {
+		w.Config.SlidingWindow = *window
+	}
+	s, err := modelio.NewScorer(w, modelio.ScorerOptions{Backend: *backend, DType: *dtype, BatchTokens: *batchTokens, ChunkLen: *chunkLen})
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	docs := make([][]int32, max(1, *batchTokens / *seqLen))
+	for i := range docs {
+		d := make([]int32, *seqLen)
+		for j := range d {
+			d[j] = int32(4 + r.IntN(256))
+		}
+		d[0], d[len(d)-1] = 1, 2
+		docs[i] = d
+	}
+	perCall := len(docs) * *seqLen
+	if _, err := s.Score(docs, false); err != nil { // warm-up: compiles the graphs
+		return err
+	}
+	start := time.Now()
+	tokens := 0
+	for time.Since(start).Seconds() < *seconds || tokens == 0 {
+		if _, err := s.Score(docs, false); err != nil {
+			return err
+		}
+		tokens += perCall
+	}
+	el := time.Since(start).Seconds()
+	cfg := w.Config
+	dense := 2 * float64(cfg.NumParams()-cfg.VocabSize*cfg.Dim) / 1e9 // the embedding lookup is no matmul
+	res := benchResult{
+		Backend: s.Backend(), DType: s.DType(), Size: *size, Params: cfg.NumParams(), SeqLen: *seqLen,
+		BatchTokens: *batchTokens, ChunkLen: *chunkLen, Tokens: tokens, Seconds: el,
+		TokensPerSec: float64(tokens) / el, DenseGFLOP: dense, Window: cfg.SlidingWindow, Graphs: s.CompiledGraphs(),
+	}
+	res.TFLOPs = res.TokensPerSec * dense / 1e3
+	res.PctOfPeak = 100 * res.TFLOPs / *peak
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "%s %s  size %s (%d params)  seq %d  batch %d tokens  chunk %d\n",
+		res.Backend, res.DType, res.Size, res.Params, res.SeqLen, res.BatchTokens, res.ChunkLen)
+	fmt.Fprintf(stdout, "%.0f tokens/s  %.2f TFLOP/s dense (%.4f GFLOP/token)  %.1f%% of %.0f TFLOP/s  (%d tokens in %.1fs, %d graphs)\n",
+		res.TokensPerSec, res.TFLOPs, dense, res.PctOfPeak, *peak, tokens, el, res.Graphs)
+	return nil
+}
+
+// benchConfig returns the model config for a --size value.
+func benchConfig(size string) (modelio.Config, error) {
+	base := modelio.Config{VocabSize: 260, MultipleOf: 256, FFNDimMultiplier: 1, NormEps: 1e-5, RopeTheta: 10000, SlidingWindow: 512, MaxSeqLen: 8192}
+	switch size {
+	case "real":
+		base.Dim, base.NLayers, base.NHeads = 768, 14, 12
+		return base, nil
+	case "default":
+		dir, err := resolveModelDir("")
+		if err != nil {
+			return base, err
+		}
+		return modelio.LoadConfig(dir)
+	}
+	var dim, layers int
+	if n, err := fmt.Sscanf(size, "%dx%d", &dim, &layers); n != 2 || err != nil || dim < 64 || layers < 1 {
+		return base, usageErrorf("--size %q: want real, default or DIMxLAYERS (dim ≥ 64), e.g. 256x4", size)
+	}
+	base.Dim, base.NLayers, base.NHeads, base.MultipleOf = dim, layers, max(1, dim/64), 64
+	return base, base.Validate()
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/bltpipe/bltpipe/modelio"
+	"github.com/bltpipe/bltpipe/modelio/patcher"
+	"github.com/bltpipe/bltpipe/pipelines"
+	"github.com/bltpipe/bltpipe/runners"
+	"github.com/bltpipe/bltpipe/transforms/pretokenize"
+	"github.com/bltpipe/bltpipe/transforms/progress"
+)
+
+func init() {
+	register(command{
+		name:    "run",
+		summary: "run the corpus pipeline: read → pretokenize → patch → embed → waterfill-prep → write",
+		run:     runRun,
+	})
+	// A containerised runner (Dataflow, Flink with Docker) starts this
+	// binary as its SDK worker: `bltpipe --worker --id=… --control_endpoint=…`.
+	// Hand such a process to Beam's harness, which serves and exits.
+	if len(os.Args) > 1 && (os.Args[1] == "--worker" || strings.HasPrefix(os.Args[1], "--worker=")) {
+		flag.Parse()
+		beam.Init()
+	}
+}
+
+const runUsage = `Usage: bltpipe run --input GLOB[,GLOB…] --output DIR [flags] [-- BEAM FLAGS]
+
+Reads a corpus, scores every byte with the entropy model once, cuts BLT
+patches, pools patch embeddings and writes (under DIR, local or gs://):
+  documents/part-*.parquet     one row per document (entropies, prominence, patch_lengths)
+  patches/part-*.parquet       one row per patch (byte range, summaries, embedding)
+  hypergraph/part-*.hypergraph.db  SQLite sidecar per shard
+  blt/NAME.shard_K.arrow       Meta's preprocessed-entropies layout (--blt-arrow NAME)
+  waterfill/_STATS.json        corpus prominence statistics
+  _MANIFEST.json               written last: shards, row counts, sha256, model, parameters
+See docs/SCHEMA.md. Reruns into the same DIR rewrite the same files.
+
+Inputs: files, directories (all files below) or globs, local or gs://.
+*.jsonl/*.ndjson/*.json (optionally .gz/.zst) are JSON lines; *.parquet is
+read by row group (FineWeb-Edu schema works as is); anything else is one
+document per file.
+
+--model defaults to models/default, looked up in the current directory, then
+next to the executable and its parent directory (bin/bltpipe → repo root).
+
+Runners: prism (default, in this process), direct (= prism), universal and
+flink (portable job service at --endpoint), dataflow. Beam's own flags go
+after "--", e.g. -- --environment_type=LOOPBACK or -- --project=P --region=R.
+
+Examples:
+  bltpipe run --input 'data/*.jsonl.zst' --output out/
+  bltpipe run --input data/fineweb --output gs://bucket/run1 --keep-columns url,score
+  bltpipe run --input docs/ --output out --patching static --patch-size 4 --embeddings none
+  bltpipe run --input x.jsonl --output out --runner universal --endpoint localhost:8099 -- --environment_type=LOOPBACK
+`
+
+// runFlags are the parsed flags of bltpipe run.
+type runFlags struct {
+	opts     pipelines.Options
+	runner   runners.Config
+	progress time.Duration
+}
+
+func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
+	var rf runFlags
+	ourArgs, beamArgs := args, []string(nil)
+	for i, a := range args {
+		if a == "--" {
+			ourArgs, beamArgs = args[:i], args[i+1:]
+			break
+		}
+	}
+	fs := newFlagSet("run", runUsage, stdout)
+	var inputs []string
+	fs.Func("input", "input `GLOB[,GLOB…]` (repeatable): files, directories or globs, local or gs://", func(v string) error {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				inputs = append(inputs, p)
+			}
+		}
+		return nil
+	})
+	output := fs.String("output", "", "output `DIR`, local or gs:// (required)")
+	model := fs.String("model", "", "model `DIR` (default: models/default, see above)")
+	runner := fs.String("runner", "prism", "`runner`: "+strings.Join(runners.Names, ", "))
+	endpoint := fs.String("endpoint", "", "job service `HOST:PORT` (universal, flink)")
+	mode := fs.String("patching", string(patcher.ModeEntropy), "patching `mode`: entropy, static, byte or space")
+	threshold := fs.Float64("threshold", patcher.DefaultThreshold, "entropy threshold in `nats` (default: the model's calibrated threshold if any, else Meta's)")
+	monotonic := fs.Bool("monotonic", false, "compare entropy differences with --threshold (entropy mode)")
+	thresholdAdd := fs.Float64("threshold-add", 0, "also require the entropy to rise by more than `A` nats (entropy mode)")
+	patchSize := fs.Int("patch-size", 0, "patch length in tokens (static mode; default 4)")
+	maxLen := fs.Int("max-patch-length", 0, "split patches longer than `N` tokens (0: no limit)")
+	embeddings := fs.String("embeddings", "patch", "`kind` of embeddings: patch (mean pre-norm state per patch) or none")
+	bltArrow := fs.String("blt-arrow", "", "also write blt/`NAME`.shard_K.arrow for Meta's BLT trainer")
+	batch := fs.Int("batch-tokens", 4096, "tokens per model call (documents are batched up to this)")
+	idField := fs.String("id-field", "", "id `field` (default: sample_id, title, qid, paper_id, path, url, id — first present)")
+	textField := fs.String("text-field", "", "text `field` (default: text, then content)")
+	keep := fs.String("keep-columns", "", "comma-separated metadata `columns` to carry into documents/")
+	segmenter := fs.String("segmenter", "", "pretokenize `segmenter` (default: modality detector if built in, else basic)")
+	backend := fs.String("backend", "", "GoMLX `backend` (default: $GOMLX_BACKEND or simplego)")
+	dtype := fs.String("dtype", "", "compute `dtype`: f32 or bf16 (default: backend's)")
+	splitMB := fs.Int64("jsonl-split-mb", 64, "size of a JSONL input split in `MiB` (uncompressed files)")
+	rgPerSplit := fs.Int64("row-groups-per-split", 1, "Parquet row groups per input split")
+	fs.DurationVar(&rf.progress, "progress", 10*time.Second, "progress line `interval` on prism (0 disables)")
+	if err := fs.Parse(ourArgs); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return rf, flagHelp
+		}
+		return rf, usageErrorf("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return rf, usageErrorf("unexpected arguments %v (Beam flags go after --)", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	o := pipelines.Options{
+		Inputs: inputs, Output: *output, BLTArrow: *bltArrow, BatchTokens: *batch,
+		IDField: *idField, TextField: *textField, Segmenter: *segmenter, Backend: *backend, DType: *dtype,
+		JSONLSplitBytes: *splitMB << 20, RowGroupsPerSplit: *rgPerSplit, Version: version(),
+	}
+	if *keep != "" {
+		for _, k := range strings.Split(*keep, ",") {
+			o.Keep = append(o.Keep, strings.TrimSpace(k))
+		}
+	}
+	switch *embeddings {
+	case "patch":
+		o.Embeddings = true
+	case "none":
+	default:
+		return rf, usageErrorf("--embeddings %q: want patch or none", *embeddings)
+	}
+	if *batch < 1 {
+		return rf, usageErrorf("--batch-tokens must be ≥ 1")
+	}
+	if *splitMB < 1 || *rgPerSplit < 1 {
+		return rf, usageErrorf("--jsonl-split-mb and --row-groups-per-split must be ≥ 1")
+	}
+	dir, err := resolveModel(*model)
+	if err != nil {
+		return rf, usageErrorf("%v", err)
+	}
+	o.ModelDir = dir
+
+	p := patcher.Options{Mode: patcher.Mode(*mode), Threshold: *threshold, Monotonic: *monotonic, PatchSize: *patchSize, MaxPatchLength: *maxLen}
+	if set["threshold-add"] {
+		p.ThresholdAdd = thresholdAdd
+	}
+	if p.Mode == patcher.ModeStatic && !set["patch-size"] {
+		p.PatchSize = 4
+	}
+	if p.Mode == patcher.ModeEntropy && !set["threshold"] {
+		if cfg, err := modelio.LoadConfig(dir); err == nil && cfg.Patching != nil && cfg.Patching.Threshold > 0 {
+			p.Threshold = cfg.Patching.Threshold
+		}
+	}
+	o.Patcher = p
+	if err := o.Validate(); err != nil {
+		return rf, usageErrorf("%v", err)
+	}
+	if _, _, err := pretokenize.Lookup(o.Segmenter); err != nil {
+		return rf, usageErrorf("%v", err)
+	}
+	rf.opts = o
+	rf.runner = runners.Config{Runner: *runner, Endpoint: *endpoint, BeamArgs: beamArgs}
+	return rf, nil
+}
+
+// resolveModel returns the model directory: the flag if given (it must
+// exist), else models/default in the working directory, next to the
+// executable, or in the executable's parent directory.
+func resolveModel(flagValue string) (string, error) {
+	if flagValue != "" {
+		if st, err := os.Stat(flagValue); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("--model %s: not a directory", flagValue)
+		}
+		return flagValue, nil
+	}
+	const def = "models/default"
+	candidates := []string{def}
+	if exe, err := os.Executable(); err == nil {
+		d := filepath.Dir(exe)
+		candidates = append(candidates, filepath.Join(d, def), filepath.Join(d, "..", def))
+	}
+	for _, c := range candidates {
+		if _, err := os.Stat(filepath.Join(c, modelio.WeightsFile)); err == nil {
+			if abs, err := filepath.Abs(c); err == nil {
+				return abs, nil
+			}
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("no model given and %s not found (looked in %s); pass --model DIR", def, strings.Join(candidates, ", "))
+}
+
+func runRun(args []string, stdout io.Writer) error {
+	rf, err := parseRunFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	return executeRun(context.Background(), rf, stdout, os.Stderr)
+}
+
+func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) error {
+	rc := rf.runner
+	rc.Log = stderr
+	rc.ProgressEvery = rf.progress
+	if rf.progress == 0 {
+		rc.ProgressEvery = -1
+	}
+	rc, err := runners.Prepare(rc)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	start := time.Now()
+	p, s := beam.NewPipelineWithRoot()
+	if _, err := pipelines.Build(s, rf.opts); err != nil {
+		return usageErrorf("%v", err)
+	}
+	pr, err := runners.Run(ctx, p, rc)
+	if err != nil {
+		return fmt.Errorf("pipeline failed: %w", err)
+	}
+	fmt.Fprintf(stdout, "bltpipe run: done in %s on %s\n", time.Since(start).Round(time.Millisecond), rc.Runner)
+	counters := runners.Counters(pr)
+	if len(counters) == 0 && (rc.Runner == "prism" || rc.Runner == "direct") {
+		fmt.Fprintf(stdout, "  (no metrics from the runner; in-process counts: %s)\n", progress.Line())
+	}
+	io.WriteString(stdout, runners.Summary(counters))
+	fmt.Fprintf(stdout, "output:   %s\nmanifest: %s\n", rf.opts.Output, strings.TrimSuffix(rf.opts.Output, "/")+"/_MANIFEST.json")
+	return nil
+}

@@ -26,6 +26,7 @@ gpu-binaries:
 	mkdir -p .dev
 	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -tags xla -ldflags='-s -w' -o .dev/bltpipe-xla ./cmd/bltpipe
 	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) test -c -tags xla -ldflags='-s -w' -o .dev/modelio-xla.test ./modelio
+	gzip -9f .dev/bltpipe-xla .dev/modelio-xla.test   # the device takes 64 MiB per call
 
 # Run on a CUDA machine after gpu-binaries: prints accuracy and throughput
 # (ours and PyTorch's) as JSON lines for bench/RESULTS.md.

@@ -5,6 +5,7 @@
 # accuracy of bf16/f32 against the CPU, `bltpipe bench model` at the real
 # size, and the PyTorch yardstick on the same card.
 set -u
+for f in .dev/*.gz; do [ -e "$f" ] && gunzip -kf "$f"; done
 BIN=${BIN:-.dev/bltpipe-xla}
 TEST=${TEST:-.dev/modelio-xla.test}
 SECONDS_EACH=${SECONDS_EACH:-12}

@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/bltpipe
 PKGS    := ./...
 
-.PHONY: all build test vet bench bench-gpu gpu-binaries demo clean
+.PHONY: all build test vet bench bench-gpu gpu-binaries demo clean test-tools
 
 all: build
 
@@ -32,6 +32,21 @@ gpu-binaries:
 # (ours and PyTorch's) as JSON lines for bench/RESULTS.md.
 bench-gpu:
 	bash bench/gpu.sh
+
+# Independent readers the pipeline tests use (they skip without them
+# locally, and fail without them when CI=true): Debian's sqlite3 CLI and
+# DuckDB + Apache Arrow JS from npm (versions pinned in test/duckdb).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-tools:
+	@command -v sqlite3 >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sqlite3; }
+	cd test/duckdb && npm ci --no-audit --no-fund
+
+# The demo: bltpipe run over testdata/demo (text files, JSONL, FineWeb-like
+# Parquet) with models/default, printing the summary and output location.
+DEMO_OUT ?= out/demo
+demo: build
+	@test -f models/default/model.safetensors || { echo "make demo: models/default/model.safetensors not found; the default model is not in this checkout yet (or pass your own: $(BIN) run --input testdata/demo --output $(DEMO_OUT) --model DIR)"; exit 1; }
+	$(BIN) run --input testdata/demo --output $(DEMO_OUT) --blt-arrow demo --keep-columns url,score --progress 5s
 
 clean:
 	rm -rf bin out

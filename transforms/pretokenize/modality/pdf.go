@@ -2,13 +2,13 @@ package modality
 
 import (
 	"bytes"
+	"compress/zlib"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"image"
 	"io"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -23,8 +23,7 @@ import (
 //   - PDFRaw: "raw", the file's bytes, an "object" segment per
 //     "N G obj … endobj" (meta num, gen) and "gap"s between.
 //   - PDFMultiview: "raw", "text" (if any) and an "image:<k>" pixels view
-//     per distinct embedded image (JPEG streams, and Flate-coded 8-bit
-//     DeviceRGB/DeviceGray images), k from 0 in file order. The views of
+//     per distinct embedded image (see pdfImages), k from 0 in file order. The views of
 //     one Source are one trunk (same_source edges).
 func extractPDF(src *Source, data []byte, o Options) error {
 	switch o.PDFMode {
@@ -63,7 +62,7 @@ func extractPDF(src *Source, data []byte, o Options) error {
 	if len(bytes.TrimSpace(text.Data)) > 0 {
 		src.Views = append(src.Views, text)
 	}
-	imgs, err := pdfImages(r, data, o)
+	imgs, err := pdfImages(raw, o)
 	if err != nil {
 		return err
 	}
@@ -165,106 +164,128 @@ func pdfRawView(data []byte, o Options) (View, error) {
 	return View{Name: "raw", Modality: ModBytes, Data: data, Segments: segs, Meta: map[string]any{"format": "pdf"}}, nil
 }
 
-// jpegStreams returns the offsets of stream bodies that start with a JPEG
-// marker.
-func jpegStreams(data []byte) []int {
-	var out []int
-	for i := 0; ; {
-		j := bytes.Index(data[i:], []byte("stream"))
-		if j < 0 {
-			return out
-		}
-		p := i + j + len("stream")
-		if p < len(data) && data[p] == '\r' {
-			p++
-		}
-		if p < len(data) && data[p] == '\n' && bytes.HasPrefix(data[p+1:], []byte("\xff\xd8\xff")) {
-			out = append(out, p+1)
-		}
-		i = p
+var (
+	reImage      = regexp.MustCompile(`/Subtype\s*/Image\b`)
+	reWidth      = regexp.MustCompile(`/Width\s+(\d+)`)
+	reHeight     = regexp.MustCompile(`/Height\s+(\d+)`)
+	reBPC        = regexp.MustCompile(`/BitsPerComponent\s+(\d+)`)
+	reColorSpace = regexp.MustCompile(`/ColorSpace\s*/(\w+)`)
+	reFilter     = regexp.MustCompile(`/Filter\s*(\[[^\]]*\]|/\w+)`)
+	rePredictor  = regexp.MustCompile(`/Predictor\s+(\d+)`)
+	reLength     = regexp.MustCompile(`/Length\s+(\d+)(\s+\d+\s+R)?`)
+)
+
+func intKey(re *regexp.Regexp, dict []byte) int {
+	m := re.FindSubmatch(dict)
+	if m == nil {
+		return 0
 	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
 
-// pdfImages finds JPEG streams in the raw bytes and Flate images through
-// the page resources, decodes them and makes one pixels view per distinct
-// image (by SHA-256 of the pixels).
-func pdfImages(r *pdf.Reader, data []byte, o Options) ([]View, error) {
-	var imgs []image.Image
-	var meta []map[string]any
-	for _, start := range jpegStreams(data) {
-		e := bytes.Index(data[start:], []byte("endstream"))
-		if e < 0 {
-			continue
-		}
-		img, err := decodeImage(bytes.TrimRight(data[start:start+e], "\r\n"), o.Limits.MaxPixels)
-		if err != nil {
-			return nil, fmt.Errorf("embedded JPEG at byte %d: %w", start, err)
-		}
-		imgs = append(imgs, img)
-		meta = append(meta, map[string]any{"filter": "DCTDecode", "offset": start})
-	}
-	for i := 1; i <= r.NumPage(); i++ {
-		xo := r.Page(i).Resources().Key("XObject")
-		keys := xo.Keys()
-		sort.Strings(keys)
-		for _, k := range keys {
-			x := xo.Key(k)
-			if x.Key("Subtype").Name() != "Image" {
-				continue
-			}
-			img, err := flateImage(x, o.Limits.MaxPixels)
-			if err != nil {
-				return nil, fmt.Errorf("image %s on page %d: %w", k, i, err)
-			}
-			if img != nil {
-				imgs = append(imgs, img)
-				meta = append(meta, map[string]any{"filter": "FlateDecode", "page": i, "name": k})
-			}
-		}
-	}
+// pdfImages finds image XObjects in the file's objects (their dictionaries
+// read with patterns, so streams the PDF library cannot decode are still
+// found): DCTDecode streams are decoded as JPEG; FlateDecode (optionally
+// with PNG predictors) or unfiltered 8-bit DeviceRGB/DeviceGray streams as
+// raw pixels. Other images are skipped. One pixels view per distinct image
+// (by SHA-256 of its view data), in file order.
+func pdfImages(raw View, o Options) ([]View, error) {
 	var views []View
 	seen := map[[32]byte]bool{}
-	for i, img := range imgs {
+	for _, sg := range raw.Segments {
+		if sg.Label != "object" {
+			continue
+		}
+		obj := raw.Data[sg.Start:sg.End]
+		si := bytes.Index(obj, []byte("stream"))
+		if si < 0 || !reImage.Match(obj[:si]) {
+			continue
+		}
+		dict := obj[:si]
+		body := obj[si+len("stream"):]
+		body = bytes.TrimPrefix(bytes.TrimPrefix(body, []byte("\r")), []byte("\n"))
+		if m := reLength.FindSubmatch(dict); m != nil && m[2] == nil {
+			if n, _ := strconv.Atoi(string(m[1])); n <= len(body) {
+				body = body[:n]
+			}
+		} else if e := bytes.LastIndex(body, []byte("endstream")); e >= 0 {
+			body = bytes.TrimRight(body[:e], "\r\n")
+		}
+		img, filter, err := pdfImage(dict, body, o.Limits.MaxPixels)
+		if err != nil {
+			return nil, fmt.Errorf("image object %v: %w", sg.Meta["num"], err)
+		}
+		if img == nil {
+			continue
+		}
 		v := pixelView(fmt.Sprintf("image:%d", len(views)), img, o)
 		h := sha256.Sum256(v.Data)
 		if seen[h] {
 			continue
 		}
 		seen[h] = true
-		for k, val := range meta[i] {
-			v.Meta[k] = val
-		}
+		v.Meta["filter"], v.Meta["object"] = filter, sg.Meta["num"]
 		views = append(views, v)
 	}
 	return views, nil
 }
 
-// flateImage decodes an 8-bit DeviceRGB or DeviceGray image XObject coded
-// with FlateDecode (or not coded); nil for other kinds (JPEG streams are
-// found in the raw bytes).
-func flateImage(x pdf.Value, maxPixels int64) (img image.Image, err error) {
-	defer func() {
-		if e := recover(); e != nil {
-			img, err = nil, fmt.Errorf("%v", e)
+// pdfImage decodes one image stream; nil without error for kinds it
+// does not read.
+func pdfImage(dict, body []byte, maxPixels int64) (image.Image, string, error) {
+	filter := ""
+	if m := reFilter.FindSubmatch(dict); m != nil {
+		names := strings.Fields(strings.NewReplacer("[", " ", "]", " ", "/", " ").Replace(string(m[1])))
+		if len(names) != 1 {
+			return nil, "", nil // a filter chain
 		}
-	}()
-	f := x.Key("Filter")
-	if !(f.IsNull() || f.Name() == "FlateDecode") || x.Key("BitsPerComponent").Int64() != 8 {
-		return nil, nil
+		filter = names[0]
 	}
-	comps := map[string]int{"DeviceRGB": 3, "DeviceGray": 1}[x.Key("ColorSpace").Name()]
-	if comps == 0 {
-		return nil, nil
+	if filter == "DCTDecode" {
+		img, err := decodeImage(body, maxPixels)
+		return img, filter, err
 	}
-	w, h := int(x.Key("Width").Int64()), int(x.Key("Height").Int64())
+	if filter != "" && filter != "FlateDecode" {
+		return nil, "", nil
+	}
+	comps := 0
+	if m := reColorSpace.FindSubmatch(dict); m != nil {
+		comps = map[string]int{"DeviceRGB": 3, "DeviceGray": 1}[string(m[1])]
+	}
+	if comps == 0 || intKey(reBPC, dict) != 8 {
+		return nil, "", nil
+	}
+	w, h := intKey(reWidth, dict), intKey(reHeight, dict)
 	if err := checkPixels(w, h, maxPixels); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	rc := x.Reader()
-	defer rc.Close()
-	pix := make([]byte, w*h*comps)
-	if _, err := io.ReadFull(rc, pix); err != nil {
-		return nil, fmt.Errorf("read %dx%d pixels: %w", w, h, err)
+	pix := body
+	if filter == "FlateDecode" {
+		zr, err := zlib.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, "", fmt.Errorf("inflate: %w", err)
+		}
+		rowLen := w * comps
+		want := h * rowLen
+		pred := intKey(rePredictor, dict)
+		if pred >= 10 {
+			want = h * (rowLen + 1)
+		}
+		pix = make([]byte, want)
+		if _, err := io.ReadFull(zr, pix); err != nil {
+			return nil, "", fmt.Errorf("inflate %dx%d pixels: %w", w, h, err)
+		}
+		if pred >= 10 {
+			if pix, err = unpredictPNG(pix, rowLen, comps); err != nil {
+				return nil, "", err
+			}
+		} else if pred > 1 {
+			return nil, "", fmt.Errorf("unsupported predictor %d", pred)
+		}
+	}
+	if len(pix) < w*h*comps {
+		return nil, "", fmt.Errorf("%d bytes for %dx%d pixels", len(pix), w, h)
 	}
 	rgba := image.NewRGBA(image.Rect(0, 0, w, h))
 	for i := 0; i < w*h; i++ {
@@ -276,5 +297,59 @@ func flateImage(x pdf.Value, maxPixels int64) (img image.Image, err error) {
 		}
 		q[3] = 0xff
 	}
-	return rgba, nil
+	return rgba, filter, nil
+}
+
+// unpredictPNG undoes PNG row filters (each row: a filter-type byte, then
+// rowLen bytes; bpp bytes per pixel).
+func unpredictPNG(b []byte, rowLen, bpp int) ([]byte, error) {
+	rows := len(b) / (rowLen + 1)
+	out := make([]byte, rows*rowLen)
+	prev := make([]byte, rowLen)
+	for r := 0; r < rows; r++ {
+		ft, in := b[r*(rowLen+1)], b[r*(rowLen+1)+1:(r+1)*(rowLen+1)]
+		cur := out[r*rowLen : (r+1)*rowLen]
+		for i := 0; i < rowLen; i++ {
+			var a, c byte
+			if i >= bpp {
+				a, c = cur[i-bpp], prev[i-bpp]
+			}
+			up := prev[i]
+			switch ft {
+			case 0:
+				cur[i] = in[i]
+			case 1:
+				cur[i] = in[i] + a
+			case 2:
+				cur[i] = in[i] + up
+			case 3:
+				cur[i] = in[i] + byte((int(a)+int(up))/2)
+			case 4:
+				cur[i] = in[i] + paeth(a, up, c)
+			default:
+				return nil, fmt.Errorf("bad PNG predictor row type %d", ft)
+			}
+		}
+		prev = cur
+	}
+	return out, nil
+}
+
+func paeth(a, b, c byte) byte {
+	p := int(a) + int(b) - int(c)
+	pa, pb, pc := abs(p-int(a)), abs(p-int(b)), abs(p-int(c))
+	switch {
+	case pa <= pb && pa <= pc:
+		return a
+	case pb <= pc:
+		return b
+	}
+	return c
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

@@ -35,7 +35,12 @@ const (
 	BLTArrowDir   = "blt"
 	WaterfillDir  = "waterfill"
 	StatsFile     = "waterfill/_STATS.json"
-	ManifestFile  = "_MANIFEST.json"
+	// SphereDir holds one shard per patches shard (same name) with each
+	// patch's shell and radius; SphereFile describes the shells and their
+	// occupancy. See docs/WATERFILL.md.
+	SphereDir    = "sphere"
+	SphereFile   = "sphere/_SPHERE.json"
+	ManifestFile = "_MANIFEST.json"
 
 	ParquetExt    = ".parquet"
 	HypergraphExt = ".hypergraph.db"
@@ -68,6 +73,16 @@ const (
 	ColMeanProminence = "mean_prominence"
 	ColMaxProminence  = "max_prominence"
 	ColEmbedding      = "embedding"
+)
+
+// Column names of the sphere table (doc_id and patch_index as in patches).
+const (
+	ColWeight    = "weight"
+	ColLogWeight = "log_weight"
+	ColCoherence = "coherence"
+	ColShell     = "shell"
+	ColRadius    = "radius"
+	ColOutlier   = "outlier"
 )
 
 // Column names of the BLT Arrow table (Meta's preprocessed-entropies layout).
@@ -122,6 +137,22 @@ func Patches(withEmbedding bool) *arrow.Schema {
 		fields = append(fields, arrow.Field{Name: ColEmbedding, Type: Float32List})
 	}
 	return arrow.NewSchema(fields, nil)
+}
+
+// Sphere returns the schema of sphere/*.parquet: one row per valid patch
+// (prominence > 1e-6), keyed by (doc_id, patch_index) like patches/. A
+// patch's point is radius · embedding/‖embedding‖.
+func Sphere() *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{
+		{Name: ColDocID, Type: arrow.BinaryTypes.String},
+		{Name: ColPatchIndex, Type: arrow.PrimitiveTypes.Int32},
+		{Name: ColWeight, Type: arrow.PrimitiveTypes.Float64},
+		{Name: ColLogWeight, Type: arrow.PrimitiveTypes.Float64},
+		{Name: ColCoherence, Type: arrow.PrimitiveTypes.Float64},
+		{Name: ColShell, Type: arrow.PrimitiveTypes.Int32},
+		{Name: ColRadius, Type: arrow.PrimitiveTypes.Float64},
+		{Name: ColOutlier, Type: arrow.FixedWidthTypes.Boolean},
+	}, nil)
 }
 
 // BLTArrow returns the schema of the Arrow IPC files Meta's BLT trainer reads

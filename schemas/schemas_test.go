@@ -47,6 +47,7 @@ func TestSchemasHaveNoFixedSizeLists(t *testing.T) {
 		"documents": Documents([]string{"url"}),
 		"patches":   Patches(true),
 		"blt":       BLTArrow(),
+		"sphere":    Sphere(),
 	} {
 		if got := s.String(); strings.Contains(got, "fixed_size_list") {
 			t.Errorf("%s schema uses fixed_size_list: %s", name, got)

@@ -50,3 +50,26 @@ demo: build
 
 clean:
 	rm -rf bin out
+
+# models/default, reproduced: corpus from the Go tree, training on a GPU
+# (cgo/XLA build; set GOMLX_BACKEND=xla:/abs/path/xla_cuda_plugin.so), the
+# shipped step exported and evaluated on the CPU, then the threshold
+# calibrated. See models/default/README.md.
+DM_GOROOT ?= $(shell $(GO) env GOROOT)
+DM_DIR    := out/default-model
+DM_CORPUS := $(DM_DIR)/corpus
+DM_FLAGS  := --dim 128 --layers 4 --heads 4 --window 128 --multiple-of 64 --seq-len 512 --batch 128 \
+	--lr 3e-3 --warmup 300 --seed 1 --steps 1100 --holdout-frac 0.01 --eval-every 275 --checkpoint-every 275
+DM_EVALS  := prose=$(DM_CORPUS)/heldout-prose.jsonl.zst code=$(DM_CORPUS)/heldout-code.jsonl.zst
+
+.PHONY: default-model
+default-model:
+	@test -n "$$GOMLX_BACKEND" || { echo "default-model trains on a GPU: set GOMLX_BACKEND=xla:/abs/path/xla_cuda_plugin.so"; exit 1; }
+	$(GO) run ./models/default/mkcorpus -goroot $(DM_GOROOT) -out $(DM_CORPUS)
+	CGO_ENABLED=1 $(GO) build -tags xla -o $(DM_DIR)/bltpipe ./cmd/bltpipe
+	$(DM_DIR)/bltpipe train --corpus $(DM_CORPUS)/train.jsonl.zst $(addprefix --eval ,$(DM_EVALS)) $(DM_FLAGS) \
+		--stop-after 550 --out $(DM_DIR)/run --checkpoint $(DM_DIR)/checkpoint.safetensors
+	$(DM_DIR)/bltpipe train --export --checkpoint $(DM_DIR)/checkpoint.safetensors --out models/default \
+		--seq-len 512 --batch 16 --backend simplego $(addprefix --eval ,$(DM_EVALS))
+	$(DM_DIR)/bltpipe calibrate --model models/default --backend simplego --input $(DM_CORPUS)/calib-prose.jsonl.zst \
+		--max-bytes 120000 --target-patch-size 4.5 $(addprefix --check ,$(DM_EVALS)) --write

@@ -26,7 +26,9 @@ AdamW with linear warmup and cosine decay, gradient clipping at global norm
 --clip. Writes DIR/config.json and DIR/model.safetensors (what score and the
 pipeline load), DIR/training.json (options and final numbers) and a
 checkpoint (weights and optimiser state) every --checkpoint-every steps;
---resume continues from it bit for bit.
+--resume continues from it bit for bit. --export writes the model held by
+the checkpoint (e.g. of a run cut short) to DIR without training, and
+evaluates it on the --eval sets.
 
 Corpus files: *.jsonl[.gz|.zst] hold one {"text": …} document per line; any
 other file is one document (.gz/.zst decompressed).
@@ -61,6 +63,8 @@ type trainSummary struct {
 	FinalLoss     float64            `json:"final_loss_nats"`
 	Eval          []train.EvalResult `json:"eval"`
 	SavedAs       string             `json:"saved_dtype"`
+	ExportedStep  int                `json:"exported_from_step,omitempty"`
+	Checkpoint    string             `json:"checkpoint,omitempty"`
 	FinishedAtUTC string             `json:"finished_at_utc"`
 }
 
@@ -97,8 +101,16 @@ func runTrain(args []string, stdout io.Writer) error {
 	logEvery := fs.Int("log-every", 50, "print the loss every `N` steps")
 	stopAfter := fs.Int("stop-after", 0, "stop after `N` steps as if interrupted (checkpoint written; resume later)")
 	saveDType := fs.String("save-dtype", "BF16", "dtype of model.safetensors: F32 or BF16")
+	export := fs.Bool("export", false, "write the checkpoint's model to --out and evaluate it on --eval sets; no training")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *export {
+		if *out == "" || *checkpoint == "" {
+			return usageErrorf("--export needs --checkpoint and --out")
+		}
+		return exportCheckpoint(stdout, args, *checkpoint, *out, *saveDType, evals, train.Options{
+			SeqLen: *seqLen, Batch: *batch, Backend: *backend, DType: *dtype, EvalBatches: *evalBatches})
 	}
 	if len(corpus) == 0 || *out == "" {
 		return usageErrorf("--corpus and --out are required (see bltpipe train --help)")
@@ -121,17 +133,11 @@ func runTrain(args []string, stdout io.Writer) error {
 	if len(valid) > 0 {
 		sets = append(sets, train.EvalSet{Name: "valid", Docs: valid})
 	}
-	for _, e := range evals {
-		name, glob, ok := strings.Cut(e, "=")
-		if !ok || name == "" || glob == "" {
-			return usageErrorf("--eval wants NAME=GLOB, got %q", e)
-		}
-		d, err := train.ReadCorpus([]string{glob})
-		if err != nil {
-			return usageErrorf("--eval %s: %v", name, err)
-		}
-		sets = append(sets, train.EvalSet{Name: name, Docs: d})
+	extra, err := readEvalSets(evals)
+	if err != nil {
+		return err
 	}
+	sets = append(sets, extra...)
 	ckpt := *checkpoint
 	if ckpt == "" {
 		ckpt = filepath.Join(*out, "checkpoint.safetensors")
@@ -175,4 +181,61 @@ func runTrain(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "saved %s (%s, %d parameters); trained %d steps in %s\n", *out, *saveDType, cfg.NumParams(), len(res.Losses), res.Wall.Round(time.Second))
 	return nil
+}
+
+// readEvalSets reads --eval NAME=GLOB sets.
+func readEvalSets(evals []string) ([]train.EvalSet, error) {
+	var sets []train.EvalSet
+	for _, e := range evals {
+		name, glob, ok := strings.Cut(e, "=")
+		if !ok || name == "" || glob == "" {
+			return nil, usageErrorf("--eval wants NAME=GLOB, got %q", e)
+		}
+		d, err := train.ReadCorpus([]string{glob})
+		if err != nil {
+			return nil, usageErrorf("--eval %s: %v", name, err)
+		}
+		sets = append(sets, train.EvalSet{Name: name, Docs: d})
+	}
+	return sets, nil
+}
+
+// exportCheckpoint saves the weights of a checkpoint as a model and
+// evaluates the saved (rounded) weights on the --eval sets.
+func exportCheckpoint(stdout io.Writer, args []string, ckpt, out, saveDType string, evals []string, o train.Options) error {
+	if saveDType != "F32" && saveDType != "BF16" {
+		return usageErrorf("--save-dtype must be F32 or BF16, got %q", saveDType)
+	}
+	sets, err := readEvalSets(evals)
+	if err != nil {
+		return err
+	}
+	w, step, err := train.CheckpointWeights(ckpt)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	if err := modelio.SaveModel(out, w, saveDType); err != nil {
+		return err
+	}
+	saved, err := modelio.LoadModel(out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "exported step %d of %s to %s (%s, %d parameters)\n", step, ckpt, out, saveDType, saved.Config.NumParams())
+	res, err := train.Evaluate(saved, sets, o)
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		fmt.Fprintf(stdout, "eval %s: %.4f bits/byte over %d bytes (unigram %.4f, %.1f%% below)\n",
+			r.Name, r.BitsPerByte, r.Bytes, r.UnigramBits, 100*(1-r.BitsPerByte/r.UnigramBits))
+	}
+	sum := trainSummary{Args: args, Params: saved.Config.NumParams(), Steps: step, Batch: o.Batch, SeqLen: o.SeqLen,
+		Backend: o.Backend, DType: o.DType, Eval: res, SavedAs: saveDType, ExportedStep: step, Checkpoint: ckpt,
+		FinishedAtUTC: time.Now().UTC().Format(time.RFC3339)}
+	b, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "export.json"), append(b, '\n'), 0o644)
 }

@@ -78,7 +78,21 @@ func TestTrainCommandAndResume(t *testing.T) {
 		t.Error("interrupted and resumed run saved other weights than the uninterrupted one")
 	}
 
+	// --export writes the checkpoint's weights: the same model file.
+	exported := filepath.Join(tmp, "exported")
 	var out, errOut bytes.Buffer
+	exportArgs := []string{"train", "--export", "--checkpoint", filepath.Join(full, "checkpoint.safetensors"), "--out", exported,
+		"--save-dtype", "F32", "--seq-len", "32", "--batch", "4", "--backend", "simplego", "--eval", "again=" + corpus}
+	if code := dispatch(exportArgs, &out, &errOut); code != exitOK {
+		t.Fatalf("export: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "exported step 12") || !strings.Contains(out.String(), "eval again:") {
+		t.Errorf("export output:\n%s", out.String())
+	}
+	if w3, err := modelio.LoadModel(exported); err != nil || w3.SHA256 != w.SHA256 {
+		t.Errorf("exported model differs from the trained one (%v)", err)
+	}
+
 	if code := dispatch([]string{"train", "--out", tmp}, &out, &errOut); code != exitUsage {
 		t.Errorf("train without --corpus: exit %d, want %d", code, exitUsage)
 	}

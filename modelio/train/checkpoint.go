@@ -103,3 +103,38 @@ func loadCheckpoint(path string, cfg modelio.Config, key runKey) (state, error) 
 	}
 	return st, nil
 }
+
+// CheckpointWeights returns the model weights a checkpoint holds (float32),
+// with the config and the number of steps it had completed, whatever run
+// wrote it: an interrupted run's progress can be shipped or evaluated.
+func CheckpointWeights(path string) (w *modelio.Weights, step int, err error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	defer f.Close()
+	meta := f.Metadata()
+	if meta["bltpipe_checkpoint"] != checkpointVersion {
+		return nil, 0, fmt.Errorf("read checkpoint: %s is not a bltpipe training checkpoint", path)
+	}
+	var cfg modelio.Config
+	if err := json.Unmarshal([]byte(meta["config"]), &cfg); err != nil {
+		return nil, 0, fmt.Errorf("read checkpoint %s: config: %w", path, err)
+	}
+	if step, err = strconv.Atoi(meta["step"]); err != nil {
+		return nil, 0, fmt.Errorf("read checkpoint %s: bad step %q", path, meta["step"])
+	}
+	var params [][]float32
+	for _, n := range modelio.ParamNames(cfg) {
+		d, err := f.Float32(statePrefixes[0] + n)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read checkpoint: %w", err)
+		}
+		params = append(params, d)
+	}
+	w, err = modelio.WeightsFromParams(cfg, params)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read checkpoint %s: %w", path, err)
+	}
+	return w, step, nil
+}

@@ -392,3 +392,56 @@ func evalSet(exec *graph.Exec, o Options, es EvalSet, params []*tensors.Tensor) 
 	}
 	return r, nil
 }
+
+// Evaluate computes w's bits per byte on each set, packing rows of
+// o.SeqLen tokens into batches of o.Batch rows on o.Backend with o.DType
+// (o.EvalBatches caps the batches per set). Other options are ignored.
+func Evaluate(w *modelio.Weights, sets []EvalSet, o Options) ([]EvalResult, error) {
+	if err := w.Validate(); err != nil {
+		return nil, err
+	}
+	if o.SeqLen < 2 || o.Batch < 1 {
+		return nil, fmt.Errorf("evaluate: seq-len %d and batch %d must be ≥ 2 and ≥ 1", o.SeqLen, o.Batch)
+	}
+	be, err := modelio.OpenBackend(o.Backend)
+	if err != nil {
+		return nil, err
+	}
+	dt := dtypes.Float32
+	switch o.DType {
+	case "":
+		if !modelio.IsCPUBackend(be) {
+			dt = dtypes.BFloat16
+		}
+	case "f32", "float32":
+	case "bf16", "bfloat16":
+		dt = dtypes.BFloat16
+	default:
+		return nil, fmt.Errorf("unknown dtype %q (want f32 or bf16)", o.DType)
+	}
+	m := model{cfg: w.Config, dtype: dt}
+	exec, err := graph.NewExec(be, m.evalGraph)
+	if err != nil {
+		return nil, fmt.Errorf("build evaluation graph: %w", err)
+	}
+	defer exec.Finalize()
+	shapes := modelio.ParamShapes(w.Config)
+	var params []*tensors.Tensor
+	for i, d := range modelio.ParamValues(w) {
+		params = append(params, tensors.FromFlatDataAndDimensions(slices.Clone(d), shapes[i]...))
+	}
+	defer func() {
+		for _, p := range params {
+			p.FinalizeAll()
+		}
+	}()
+	var res []EvalResult
+	for _, es := range sets {
+		r, err := evalSet(exec, o, es, params)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", es.Name, err)
+		}
+		res = append(res, r)
+	}
+	return res, nil
+}

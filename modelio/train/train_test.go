@@ -64,6 +64,20 @@ func TestLossFalls(t *testing.T) {
 	if err := res.Weights.Validate(); err != nil {
 		t.Error(err)
 	}
+	again, err := Evaluate(res.Weights, []EvalSet{held}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(again[0].BitsPerByte-res.Eval[0].BitsPerByte) > 1e-6 || again[0].Bytes != res.Eval[0].Bytes {
+		t.Errorf("Evaluate gives %+v, the run's final evaluation %+v", again[0], res.Eval[0])
+	}
+	w, step, err := CheckpointWeights(o.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step != o.Steps || fmt.Sprint(modelio.ParamValues(w)) != fmt.Sprint(modelio.ParamValues(res.Weights)) {
+		t.Errorf("checkpoint holds step %d and other weights than the run returned", step)
+	}
 	if !strings.Contains(log.String(), "eval step 40 held:") {
 		t.Error("log lacks the final evaluation line")
 	}

@@ -209,7 +209,7 @@ func TestEntropyNeverNaN(t *testing.T) {
 		{Prominence: 40, MeanEntropy: -1e-7}, // rounding below 0
 		{Prominence: 3, MeanEntropy: 1e30},
 	}
-	for _, temp := range []float64{1, 1e-3, 1e-12, 1e-300, 5e-324, 1e300, math.Inf(1)} {
+	for _, temp := range []float64{1, 1e-3, 1e-12, 1e-300, 5e-324, 1e300} {
 		c := DefaultConfig()
 		c.Method, c.Temperature = MethodEntropy, temp
 		s := summarise(c.Weighting(), ps, DefaultMaxBins)
@@ -358,6 +358,7 @@ func TestConfigValidate(t *testing.T) {
 		"shells":      func(c *Config) { c.Shells = 0 },
 		"temperature": func(c *Config) { c.Temperature = 0 },
 		"nan T":       func(c *Config) { c.Temperature = math.NaN() },
+		"inf T":       func(c *Config) { c.Temperature = math.Inf(1) },
 		"max radius":  func(c *Config) { c.MaxRadius = 10 },
 		"exponent":    func(c *Config) { c.CapacityExponent = -1 },
 		"rounds":      func(c *Config) { c.Method, c.MaxRounds = MethodOsmotic, 0 },

@@ -45,8 +45,8 @@ func (c Config) Validate() error {
 	if _, err := NewGeometry(c.Shells, c.MinRadius, c.MaxRadius, c.CapacityExponent, 0); err != nil {
 		return err
 	}
-	if !(c.Temperature > 0) { // also rejects NaN
-		return fmt.Errorf("--temperature %g: want a value > 0 nats", c.Temperature)
+	if !(c.Temperature > 0) || math.IsInf(c.Temperature, 0) { // also rejects NaN
+		return fmt.Errorf("--temperature %g: want a finite value > 0 nats", c.Temperature)
 	}
 	if c.Method == MethodOsmotic && c.MaxRounds < 1 {
 		return fmt.Errorf("osmotic rounds %d: want ≥ 1", c.MaxRounds)

@@ -9,6 +9,13 @@
 // document order into a Partial, the combine only collects partials, and
 // ExtractOutput merges them in split order (Chan et al.'s pairwise update).
 // Same input → same bytes in _STATS.json on any runner.
+//
+// Allocation statistics (package alloc) ride along: each Partial carries an
+// alloc.Summary of its split's valid patches, whose moments merge in split
+// order like the others and whose log-weight histograms merge exactly (the
+// combine folds them into one running histogram, so its memory does not
+// grow with the number of splits). transforms/waterfill/sphere reads Stats
+// as a side input to place every patch on its shell.
 package waterfill
 
 import (
@@ -19,15 +26,21 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/bltpipe/bltpipe/transforms/record"
+	"github.com/bltpipe/bltpipe/transforms/waterfill/alloc"
 )
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*Moments)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*Partial)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*Stats)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*statsAcc)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*alloc.Summary)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*alloc.Hist)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*alloc.Moments)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*alloc.Weighting)(nil)).Elem())
 	register.DoFn2x0[record.Scored, func(Partial)](&partialFn{})
 	register.Emitter1[Partial]()
-	register.Combiner3[[]Partial, Partial, Stats](&statsFn{})
+	register.Combiner3[statsAcc, Partial, Stats](&statsFn{})
 }
 
 // Moments summarises a stream of values: N, Mean, M2 (sum of squared
@@ -84,6 +97,8 @@ type Partial struct {
 	Patches    Moments // per-patch mean prominence
 	Entropy    Moments // per-token entropy (nats)
 	PatchSizes Moments // tokens per patch
+	// Alloc summarises the split's valid patches for allocation.
+	Alloc alloc.Summary
 }
 
 // Stats is the corpus-wide result.
@@ -94,39 +109,60 @@ type Stats struct {
 	Patches    Moments
 	Entropy    Moments
 	PatchSizes Moments
+	Alloc      alloc.Summary
 }
 
 // Prep reduces scored documents (with Patches filled by the embed stage) to
 // a single-element PCollection<Stats>. It runs fused after the embed stage:
 // only one small Partial per split leaves the fused stage.
+//
+// The allocation histogram is over ln p (rank, osmotic, thrml); use
+// PrepWeighted for --waterfill entropy.
 func Prep(s beam.Scope, scored beam.PCollection) beam.PCollection {
+	return PrepWeighted(s, scored, alloc.Weighting{})
+}
+
+// PrepWeighted is Prep with the allocation weight's histogram over w's
+// log-weight.
+func PrepWeighted(s beam.Scope, scored beam.PCollection, w alloc.Weighting) beam.PCollection {
 	s = s.Scope("WaterfillPrep")
-	partials := beam.ParDo(s, &partialFn{}, scored)
+	partials := beam.ParDo(s, &partialFn{Weighting: w}, scored)
 	return beam.Combine(s, &statsFn{}, partials)
 }
 
 // partialFn reduces the documents of each split in arrival order (a split's
 // documents arrive contiguously and in order inside one bundle).
 type partialFn struct {
+	Weighting alloc.Weighting
+
 	cur *Partial
+	acc *alloc.Acc
 }
 
 func (fn *partialFn) ProcessElement(sc record.Scored, emit func(Partial)) {
 	if fn.cur != nil && fn.cur.Split != sc.Doc.Split {
-		emit(*fn.cur)
-		fn.cur = nil
+		fn.flush(emit)
 	}
 	if fn.cur == nil {
 		fn.cur = &Partial{Split: sc.Doc.Split}
+		fn.acc = alloc.NewAcc(fn.Weighting)
 	}
 	AddDocument(fn.cur, sc)
+	for _, pt := range sc.Patches {
+		fn.acc.Add(alloc.Patch{Prominence: pt.MeanProminence, MaxProminence: pt.MaxProminence, MeanEntropy: pt.MeanEntropy})
+	}
 }
 
 func (fn *partialFn) FinishBundle(emit func(Partial)) {
 	if fn.cur != nil {
-		emit(*fn.cur)
-		fn.cur = nil
+		fn.flush(emit)
 	}
+}
+
+func (fn *partialFn) flush(emit func(Partial)) {
+	fn.cur.Alloc = fn.acc.Summary()
+	emit(*fn.cur)
+	fn.cur, fn.acc = nil, nil
 }
 
 // AddDocument folds one scored document into a partial.
@@ -142,17 +178,37 @@ func AddDocument(p *Partial, sc record.Scored) {
 	}
 }
 
-// statsFn collects partials and merges them in split order.
+// statsFn collects partials and merges them in split order. Histograms are
+// folded into one as partials arrive (exact integer counts, so the order
+// does not matter); the partials kept hold only moments.
 type statsFn struct{}
 
-func (statsFn) CreateAccumulator() []Partial { return nil }
+// statsAcc is statsFn's accumulator.
+type statsAcc struct {
+	Parts []Partial // Alloc.Hist emptied
+	Hist  alloc.Hist
+}
 
-func (statsFn) AddInput(acc []Partial, p Partial) []Partial { return append(acc, p) }
+func (statsFn) CreateAccumulator() statsAcc { return statsAcc{} }
 
-func (statsFn) MergeAccumulators(a, b []Partial) []Partial { return append(a, b...) }
+func (statsFn) AddInput(acc statsAcc, p Partial) statsAcc {
+	acc.Hist = alloc.MergeHist(acc.Hist, p.Alloc.Hist)
+	p.Alloc.Hist = alloc.Hist{}
+	acc.Parts = append(acc.Parts, p)
+	return acc
+}
 
-func (statsFn) ExtractOutput(acc []Partial) Stats {
-	return Merge(acc)
+func (statsFn) MergeAccumulators(a, b statsAcc) statsAcc {
+	return statsAcc{Parts: append(a.Parts, b.Parts...), Hist: alloc.MergeHist(a.Hist, b.Hist)}
+}
+
+// ExtractOutput merges the moments in split order. A split reported twice
+// is counted once in the moments but twice in the histogram; alloc.NewPlan
+// detects that (histogram total ≠ valid patches) and refuses to allocate.
+func (statsFn) ExtractOutput(acc statsAcc) Stats {
+	st := Merge(acc.Parts)
+	st.Alloc.Hist = alloc.MergeHist(st.Alloc.Hist, acc.Hist)
+	return st
 }
 
 // Merge combines partials in split order. A split reported twice (a retried
@@ -171,6 +227,8 @@ func Merge(ps []Partial) Stats {
 		st.Patches.Merge(p.Patches)
 		st.Entropy.Merge(p.Entropy)
 		st.PatchSizes.Merge(p.PatchSizes)
+		st.Alloc.Weighting = p.Alloc.Weighting
+		st.Alloc.Merge(p.Alloc)
 	}
 	return st
 }
@@ -199,6 +257,9 @@ type File struct {
 	PatchProminence Summary `json:"patch_prominence"`
 	TokenEntropy    Summary `json:"token_entropy_nats"`
 	PatchTokens     Summary `json:"patch_tokens"`
+	// Allocation is over valid patches (mean prominence > 1e-6), with the
+	// histogram of the allocation weight; see docs/WATERFILL.md.
+	Allocation alloc.SummaryFile `json:"allocation"`
 }
 
 // ToFile renders corpus stats for _STATS.json.
@@ -210,5 +271,6 @@ func ToFile(version string, st Stats) File {
 		PatchProminence: Summarise(st.Patches),
 		TokenEntropy:    Summarise(st.Entropy),
 		PatchTokens:     Summarise(st.PatchSizes),
+		Allocation:      st.Alloc.File(),
 	}
 }

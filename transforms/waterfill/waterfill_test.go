@@ -3,6 +3,7 @@ package waterfill
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -14,9 +15,17 @@ import (
 
 func TestMain(m *testing.M) { ptest.Main(m) }
 
-func init() { register.Function1x1(tokenCount) }
+func init() {
+	register.Function1x1(tokenCount)
+	register.Function1x1(allocCounts)
+}
 
 func tokenCount(st Stats) int64 { return st.Tokens.N }
+
+// allocCounts is valid patches, invalid patches and histogram total.
+func allocCounts(st Stats) []int64 {
+	return []int64{st.Alloc.N(), st.Alloc.Invalid, st.Alloc.Hist.Total(), int64(len(st.Alloc.Hist.Keys))}
+}
 
 func TestMomentsMergeMatchesDirect(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -63,7 +72,7 @@ func TestMergeIsOrderIndependent(t *testing.T) {
 	}
 	a := Merge(ps)
 	b := Merge([]Partial{ps[3], ps[2], ps[0], ps[1]})
-	if a != b {
+	if !reflect.DeepEqual(a, b) {
 		t.Errorf("merge depends on order: %+v vs %+v", a, b)
 	}
 	if a.Splits != 3 || a.Tokens.N != 30 {
@@ -81,8 +90,53 @@ func TestPrepOnPrism(t *testing.T) {
 			Patches:    []record.Patch{{Tokens: 2, MeanProminence: 1}, {Tokens: 2, MeanProminence: 3}},
 		})
 	}
+	// One invalid patch (prominence 0) in the last document.
+	in[2].Patches = append(in[2].Patches, record.Patch{Tokens: 1})
 	p, s := beam.NewPipelineWithRoot()
 	st := Prep(s, beam.CreateList(s, in))
 	passert.Equals(s, beam.ParDo(s, tokenCount, st), int64(12))
+	// 6 valid patches with p ∈ {1, 3}: two histogram bins.
+	passert.Equals(s, beam.ParDo(s, allocCounts, st), []int64{6, 1, 6, 2})
 	ptest.RunAndValidate(t, p)
+}
+
+// TestAllocHistogramIndependentOfSplitOrder: the combine folds histograms
+// as partials come; any arrival order gives the same Stats.
+func TestAllocHistogramIndependentOfSplitOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var parts []Partial
+	for i := 0; i < 6; i++ {
+		fn := &partialFn{}
+		var got []Partial
+		for d := 0; d < 3; d++ {
+			sc := record.Scored{Doc: record.Document{Split: string(rune('a' + i))}}
+			for j := 0; j < 50; j++ {
+				v := float32(math.Exp(r.NormFloat64() + 3))
+				sc.Patches = append(sc.Patches, record.Patch{Tokens: 1, MeanProminence: v, MaxProminence: 2 * v, MeanEntropy: float32(r.Float64())})
+			}
+			fn.ProcessElement(sc, func(p Partial) { got = append(got, p) })
+		}
+		fn.FinishBundle(func(p Partial) { got = append(got, p) })
+		parts = append(parts, got...)
+	}
+	var c statsFn
+	run := func(order []int) Stats {
+		a, b := c.CreateAccumulator(), c.CreateAccumulator()
+		for n, i := range order {
+			if n%2 == 0 {
+				a = c.AddInput(a, parts[i])
+			} else {
+				b = c.AddInput(b, parts[i])
+			}
+		}
+		return c.ExtractOutput(c.MergeAccumulators(b, a))
+	}
+	x := run([]int{0, 1, 2, 3, 4, 5})
+	y := run([]int{5, 3, 1, 0, 4, 2})
+	if !reflect.DeepEqual(x, y) {
+		t.Error("stats depend on the arrival order of partials")
+	}
+	if x.Alloc.N() != 900 || x.Alloc.Hist.Total() != 900 || x.Splits != 6 {
+		t.Errorf("%d valid patches, histogram total %d, %d splits", x.Alloc.N(), x.Alloc.Hist.Total(), x.Splits)
+	}
 }

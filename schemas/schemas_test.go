@@ -1,8 +1,12 @@
 package schemas
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
 )
 
 func TestPatchBytes(t *testing.T) {
@@ -58,5 +62,26 @@ func TestSchemasHaveNoFixedSizeLists(t *testing.T) {
 	}
 	if f, _ := Documents([]string{"dump", "url"}).FieldsByName("url"); len(f) != 1 || !f[0].Nullable {
 		t.Error("kept columns must be nullable utf8")
+	}
+}
+
+// docs/SCHEMA.md documents every column of every table.
+func TestSchemaDocMentionsEveryColumn(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "SCHEMA.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, s := range []*arrow.Schema{Documents(nil), Patches(true), BLTArrow()} {
+		for _, f := range s.Fields() {
+			if !strings.Contains(doc, "`"+f.Name+"`") {
+				t.Errorf("docs/SCHEMA.md does not mention column `%s`", f.Name)
+			}
+		}
+	}
+	for _, name := range []string{"meta", "nodes", "edges", Version, StatsFile, ManifestFile} {
+		if !strings.Contains(doc, name) {
+			t.Errorf("docs/SCHEMA.md does not mention %s", name)
+		}
 	}
 }

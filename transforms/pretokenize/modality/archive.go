@@ -282,6 +282,9 @@ func (st *state) tarMembers(src *Source, data []byte, depth int) error {
 		}
 		content := make([]byte, hdr.Size)
 		if _, err := io.ReadFull(tr, content); err != nil {
+			if len(src.Members) == 0 {
+				return fmt.Errorf("read tar member %s: %w (truncated?)", p, err)
+			}
 			st.reject(src, p, fmt.Sprintf("read tar member: %v (truncated?)", err))
 			return nil
 		}

@@ -277,6 +277,9 @@ func decodeFLAC(data []byte, maxSec float64) (pcm, error) {
 			return pcm{}, checkSeconds(int64(len(s)/ch), rate, maxSec)
 		}
 	}
+	if got := uint64(len(s) / ch); info.NSamples > 0 && got != info.NSamples {
+		return pcm{}, fmt.Errorf("FLAC has %d samples of the %d its header declares (truncated?)", got, info.NSamples)
+	}
 	return pcm{rate: rate, channels: ch, s: s}, nil
 }
 
@@ -293,6 +296,9 @@ func sf32(v int32, bps int) int16 {
 // decodeMP3 decodes MPEG-1/2 Layer III to 16-bit stereo (go-mp3 always
 // outputs two channels).
 func decodeMP3(data []byte, maxSec float64) (pcm, error) {
+	if err := checkMP3Frames(data); err != nil {
+		return pcm{}, err
+	}
 	d, err := mp3.NewDecoder(bytes.NewReader(data))
 	if err != nil {
 		return pcm{}, fmt.Errorf("read MP3: %w", err)
@@ -363,4 +369,47 @@ func decodeOgg(data []byte, o Options) (pcm, error) {
 		s[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
 	}
 	return pcm{rate: rate, channels: ch, s: s[:len(s)/ch*ch]}, nil
+}
+
+// checkMP3Frames walks the chain of MPEG audio frames after any ID3v2 tag:
+// each header must be valid and the next must start where it ends, up to
+// the end of the file or a trailing ID3v1 tag ("TAG", 128 bytes). A broken
+// chain is damage; a frame running past the end is truncation. (go-mp3
+// resynchronises silently, so it cannot tell.)
+func checkMP3Frames(b []byte) error {
+	pos := 0
+	if len(b) >= 10 && string(b[:3]) == "ID3" {
+		size := int(b[6]&0x7f)<<21 | int(b[7]&0x7f)<<14 | int(b[8]&0x7f)<<7 | int(b[9]&0x7f)
+		pos = 10 + size
+		if b[5]&0x10 != 0 { // footer
+			pos += 10
+		}
+		// Some encoders pad after the tag: skip zeros to the first frame.
+		for pos < len(b) && b[pos] == 0 {
+			pos++
+		}
+	}
+	end := len(b)
+	if end-pos >= 128 && string(b[end-128:end-125]) == "TAG" {
+		end -= 128
+	}
+	frames := 0
+	for pos < end {
+		n := mpegFrameLen(b[pos:end])
+		if n < 4 {
+			if frames > 0 && (end-pos < 4 || bytes.Count(b[pos:end], []byte{0}) == end-pos) {
+				break // trailing zero padding
+			}
+			return fmt.Errorf("MP3 damaged: no frame header at byte %d (after %d frames)", pos, frames)
+		}
+		if pos+n > end {
+			return fmt.Errorf("MP3 truncated: frame %d at byte %d needs %d bytes, %d left", frames, pos, n, end-pos)
+		}
+		pos += n
+		frames++
+	}
+	if frames == 0 {
+		return errors.New("MP3 has no audio frames")
+	}
+	return nil
 }

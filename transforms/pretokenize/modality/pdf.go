@@ -91,7 +91,7 @@ func pdfTextView(r *pdf.Reader) (v View, err error) {
 	v = View{Name: "text", Modality: ModText}
 	var buf bytes.Buffer
 	for i := 1; i <= r.NumPage(); i++ {
-		txt, err := pageText(r.Page(i))
+		txt, err := pageText(r, i)
 		if err != nil {
 			return View{}, fmt.Errorf("text of page %d: %w", i, err)
 		}
@@ -110,14 +110,16 @@ func pdfTextView(r *pdf.Reader) (v View, err error) {
 	return v, nil
 }
 
-// pageText joins the page's text rows (top to bottom) with newlines and the
-// words of a row with the spacing the library found.
-func pageText(p pdf.Page) (s string, err error) {
+// pageText joins the text rows (top to bottom) of page i with newlines and
+// the words of a row with the spacing the library found. The library
+// reports malformed input by panicking; that becomes the error.
+func pageText(r *pdf.Reader, i int) (s string, err error) {
 	defer func() {
 		if e := recover(); e != nil {
-			err = fmt.Errorf("%v", e)
+			err = fmt.Errorf("malformed PDF: %v", e)
 		}
 	}()
+	p := r.Page(i)
 	if p.V.IsNull() {
 		return "", nil
 	}

@@ -33,12 +33,13 @@ gpu-binaries:
 bench-gpu:
 	bash bench/gpu.sh
 
-# Independent readers the pipeline tests use (they skip without them
-# locally, and fail without them when CI=true): Debian's sqlite3 CLI and
-# DuckDB + Apache Arrow JS from npm (versions pinned in test/duckdb).
+# Tools the tests use (they skip without them locally, and fail without
+# them when CI=true): Debian's sqlite3 CLI (independent sidecar reader) and
+# ffmpeg (video and Ogg decoding), DuckDB + Apache Arrow JS from npm
+# (versions pinned in test/duckdb).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-tools:
-	@command -v sqlite3 >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sqlite3; }
+	@command -v sqlite3 >/dev/null && command -v ffmpeg >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sqlite3 ffmpeg; }
 	cd test/duckdb && npm ci --no-audit --no-fund
 
 # The demo: bltpipe run over testdata/demo (text files, JSONL, FineWeb-like

@@ -110,15 +110,6 @@ func collect(goroot string) (map[string][]doc, error) {
 		}
 		return nil
 	})
-	// The root's own documents (README, CONTRIBUTING, SECURITY) are prose to train on.
-	for _, name := range []string{"CONTRIBUTING.md", "README.md", "SECURITY.md"} {
-		b, rerr := os.ReadFile(filepath.Join(goroot, name))
-		if rerr == nil {
-			dc := doc{Path: name, Text: string(b)}
-			sets["train"] = append(sets["train"], dc)
-			sets["calib-prose"] = append(sets["calib-prose"], dc)
-		}
-	}
 	for k := range sets {
 		slices.SortFunc(sets[k], func(a, b doc) int { return strings.Compare(a.Path, b.Path) })
 	}

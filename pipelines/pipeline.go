@@ -17,6 +17,7 @@ import (
 	"github.com/bltpipe/bltpipe/transforms/embed"
 	"github.com/bltpipe/bltpipe/transforms/patch"
 	"github.com/bltpipe/bltpipe/transforms/pretokenize"
+	_ "github.com/bltpipe/bltpipe/transforms/pretokenize/modality" // registers the "modality" segmenter (Auto picks it)
 	"github.com/bltpipe/bltpipe/transforms/read"
 	"github.com/bltpipe/bltpipe/transforms/waterfill"
 	"github.com/bltpipe/bltpipe/transforms/write"

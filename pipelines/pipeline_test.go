@@ -251,6 +251,9 @@ func checkOutputs(t *testing.T, c corpus, o Options) {
 	if m.Counts.Documents != int64(len(docs)) || m.Counts.Patches != int64(len(patches)) || m.Run.Model.WeightsSHA256 != w.SHA256 {
 		t.Errorf("manifest counts %+v model %s", m.Counts, m.Run.Model.WeightsSHA256)
 	}
+	if m.Run.Segmenter != "modality" {
+		t.Errorf("manifest segmenter %q, want modality (transforms/pretokenize/modality linked in)", m.Run.Segmenter)
+	}
 	for _, s := range m.Shards {
 		if _, err := os.Stat(filepath.Join(o.Output, filepath.FromSlash(s.Path))); err != nil {
 			t.Errorf("manifest lists missing file: %v", err)

@@ -14,6 +14,7 @@ package pretokenize
 import (
 	"context"
 	"fmt"
+	"path"
 	"sort"
 	"sync"
 	"unicode/utf8"
@@ -55,6 +56,13 @@ type Segment struct {
 // or "".
 type Segmenter interface {
 	Segment(data []byte, hint string) ([]Segment, error)
+}
+
+// NamedSegmenter is optionally implemented by a Segmenter that uses the
+// source's name (its extension helps detection); the stage passes the
+// input file's base name.
+type NamedSegmenter interface {
+	SegmentNamed(name string, data []byte, hint string) ([]Segment, error)
 }
 
 var (
@@ -147,7 +155,13 @@ func (fn *pretokenizeFn) Setup() error {
 }
 
 func (fn *pretokenizeFn) ProcessElement(ctx context.Context, d record.Document, emit func(record.Document)) error {
-	segs, err := fn.seg.Segment(d.Data, d.Modality)
+	var segs []Segment
+	var err error
+	if ns, ok := fn.seg.(NamedSegmenter); ok {
+		segs, err = ns.SegmentNamed(path.Base(d.Source), d.Data, d.Modality)
+	} else {
+		segs, err = fn.seg.Segment(d.Data, d.Modality)
+	}
 	if err != nil {
 		return fmt.Errorf("segment document %q: %w", d.ID, err)
 	}

@@ -65,6 +65,9 @@ func writeFileAtomic(path string, b []byte) error {
 		err = cerr
 	}
 	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644) // CreateTemp makes 0600; a model is meant to be shared
+	}
+	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {

@@ -27,7 +27,7 @@ func TestGeometryHandComputed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := g.Radius(3); !near(r, 50, 1e-12) || !near(g.Scale, 18/3.737192818846552, 1e-12) {
+	if r := g.Radius(3); r != 50 || !near(g.Scale, 18/3.737192818846552, 1e-12) {
 		t.Errorf("R_3 = %v scale %v, want 50 and %v", r, g.Scale, 18/3.737192818846552)
 	}
 	// Radii {1, 4}: α = 1 gives capacities 10·{1,4}/5, α = 0.5 gives 9·{1,2}/3.

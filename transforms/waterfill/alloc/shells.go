@@ -16,6 +16,8 @@ type Geometry struct {
 	MinRadius float64 // r_min, the hollow core: no radius below it
 	Scale     float64
 	Alpha     float64 // capacity exponent α
+	// MaxRadius, when > 0, is R_{S−1} exactly (--max-radius).
+	MaxRadius float64
 }
 
 // NewGeometry builds the shells. With maxRadius > 0 the outermost shell
@@ -35,6 +37,7 @@ func NewGeometry(shells int, minRadius, maxRadius, alpha, pMax float64) (Geometr
 	}
 	if maxRadius > 0 {
 		if shells > 1 {
+			g.MaxRadius = maxRadius
 			g.Scale = (maxRadius - minRadius) / math.Pow(float64(shells-1), Gamma)
 		}
 	} else {
@@ -53,6 +56,9 @@ func finiteNonNeg(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }
 
 // Radius is R_k.
 func (g Geometry) Radius(k int) float64 {
+	if g.MaxRadius > 0 && k == g.Shells-1 {
+		return g.MaxRadius // not r_min + (S−1)^γ·scale, which may miss by an ulp
+	}
 	return g.MinRadius + math.Pow(float64(k), Gamma)*g.Scale
 }
 

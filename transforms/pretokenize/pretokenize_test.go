@@ -24,7 +24,7 @@ func idAndModality(d record.Document) string { return d.ID + "=" + d.Modality }
 type halves struct{}
 
 func (halves) Segment(b []byte, _ string) ([]Segment, error) {
-	return []Segment{{"text", b[:len(b)/2]}, {"bytes", b[len(b)/2:]}}, nil
+	return []Segment{{Modality: "text", Data: b[:len(b)/2]}, {Modality: "bytes", Data: b[len(b)/2:]}}, nil
 }
 
 func TestClassify(t *testing.T) {

@@ -62,6 +62,49 @@ type Document struct {
 	Data     []byte   // the document's bytes, exactly as modelled
 	Keep     []string // kept metadata columns, in --keep-columns order
 	KeepNull []bool   // KeepNull[i]: column i was absent or null
+	// Origin places the document in its source's hypergraph (trunk, view,
+	// segments); set by the pretokenize stage. It stays small: a few
+	// strings and one span per segment, never per-token arrays.
+	Origin Origin
+}
+
+// Origin says where a document's bytes come from. A source (an input file
+// or an archive member) is a trunk; each way of reading it is a view, and a
+// view's bytes are one document; segments are byte ranges of that view.
+type Origin struct {
+	// Trunks is the chain from the input file (Trunks[0]) down to the
+	// archive member holding this view; empty when the stage did not
+	// look at the source (then Source alone names the trunk).
+	Trunks []Trunk
+	View   string // view name: "text", "code", "pixels", "audio", "frames", "raw", "image:<n>", …
+	// ViewIndex is the view's position among all views of the input file
+	// (the k of "<doc_id>#<k>" when the file has several views).
+	ViewIndex int64
+	ViewMeta  string // JSON object describing the view, or ""
+	Segments  []Span // in order, non-overlapping, inside [0, len(Data))
+	// Reject is why the segmenter rejected the source ("" if it did not);
+	// the document then holds the fallback reading (basic text/bytes).
+	Reject string
+	// RejectBug marks a reject recovered from a panic (a decoder bug).
+	RejectBug bool
+	// MemberRejects lists archive members left out, as "path: reason";
+	// carried by the first document of the input file only.
+	MemberRejects []string
+}
+
+// Trunk identifies one source.
+type Trunk struct {
+	Member string // path inside the input file ("/"-joined across nesting); "" for the file itself
+	Kind   string // detected format ("png", "zip", "text", …)
+	Size   int64  // bytes
+	SHA256 string // hex
+}
+
+// Span is one segment of a view: bytes [Start, End) of the document.
+type Span struct {
+	Label      string
+	Start, End int64
+	Meta       string // JSON object, or ""
 }
 
 // Patch summarises one patch of a scored document.

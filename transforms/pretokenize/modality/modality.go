@@ -22,6 +22,8 @@
 package modality
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -62,6 +64,8 @@ type View struct {
 type Source struct {
 	Name    string // path or name given to Extract ("" if unknown)
 	Kind    string // detected format, e.g. "png", "elf", "zip" (Format.Kind)
+	Size    int64  // bytes of the source (of the member, for archive members)
+	SHA256  string // hex sha256 of those bytes
 	Views   []View
 	Members []Member
 }
@@ -231,7 +235,7 @@ func (st *state) extractFormat(f Format, name string, data []byte, depth int) (s
 			err = fmt.Errorf("%w: %s %q: %v\n%s", ErrPanic, f.Kind, name, r, firstFrames(debug.Stack()))
 		}
 	}()
-	src = &Source{Name: name, Kind: f.Kind}
+	src = &Source{Name: name, Kind: f.Kind, Size: int64(len(data)), SHA256: sha256Hex(data)}
 	switch f.Modality {
 	case ModText:
 		err = extractText(src, data)
@@ -256,6 +260,11 @@ func (st *state) extractFormat(f Format, name string, data []byte, depth int) (s
 		return nil, fmt.Errorf("%s: %w", f.Kind, err)
 	}
 	return src, nil
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // firstFrames keeps a panic's stack short enough for a reject reason.

@@ -1,6 +1,7 @@
 package modality
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -86,4 +87,72 @@ func TestSegmenterOnPrism(t *testing.T) {
 	out := pretokenize.Pretokenize(s, beam.CreateList(s, in), pretokenize.Auto)
 	passert.Equals(s, beam.ParDo(s, idModalityLen, out), "t=text:10", "i=image:3072", "z#0=text:3", "z#1=image:3072")
 	ptest.RunAndValidate(t, p)
+}
+
+// SegmentSource places every view in its trunk chain (input file → archive
+// member), carries the view's segments as leaves, and reports rejects and
+// left-out members instead of hiding them.
+func TestSegmentSource(t *testing.T) {
+	png := encode(t, "png", testImage(20, 20))
+	zip := makeZip(t, entry{name: "a.txt", body: "hi\n\nthere\n"}, entry{name: "d/b.png", body: string(png)}, entry{name: "../x", body: "no"})
+	r, err := Segmenter{}.SegmentSource("z.zip", zip, "")
+	if err != nil || r.Reject != nil {
+		t.Fatalf("zip: %v %v", err, r.Reject)
+	}
+	if len(r.Segments) != 2 || len(r.MemberRejects) != 1 || !strings.HasPrefix(r.MemberRejects[0], "../x: ") {
+		t.Fatalf("zip: %d segments, member rejects %q", len(r.Segments), r.MemberRejects)
+	}
+	for i, want := range []struct{ member, kind, view string }{{"a.txt", "text", "text"}, {"d/b.png", "png", "pixels"}} {
+		sg := r.Segments[i]
+		if len(sg.Trunks) != 2 || sg.Trunks[0].Kind != "zip" || sg.Trunks[0].Size != int64(len(zip)) || sg.Trunks[0].Member != "" {
+			t.Fatalf("view %d: trunks %+v", i, sg.Trunks)
+		}
+		if tr := sg.Trunks[1]; tr.Member != want.member || tr.Kind != want.kind || tr.SHA256 == "" || sg.View != want.view {
+			t.Errorf("view %d: trunk %+v view %q, want %+v", i, tr, sg.View, want)
+		}
+		end := 0
+		for _, l := range sg.Leaves {
+			if l.Start < end || l.End > len(sg.Data) {
+				t.Errorf("view %d: leaf %+v out of order", i, l)
+			}
+			end = l.End
+		}
+		if len(sg.Leaves) == 0 {
+			t.Errorf("view %d: no leaves", i)
+		}
+	}
+	if r.Segments[1].Trunks[1].Size != int64(len(png)) {
+		t.Errorf("png member size %d, want %d", r.Segments[1].Trunks[1].Size, len(png))
+	}
+
+	r, err = Segmenter{}.SegmentSource("bad.png", png[:40], "")
+	if err != nil || r.Reject == nil || r.Bug || len(r.Segments) != 1 || r.Segments[0].Modality != "bytes" || r.Segments[0].Trunks[0].Kind != "png" {
+		t.Errorf("corrupt png: err %v reject %v bug %v segments %d", err, r.Reject, r.Bug, len(r.Segments))
+	}
+	if _, err := (Segmenter{Strict: true}).SegmentSource("bad.png", png[:40], ""); err == nil {
+		t.Error("strict: corrupt png accepted")
+	}
+}
+
+// Configure reads Options as JSON and validates them; the configured
+// segmenter uses them.
+func TestConfigure(t *testing.T) {
+	cfg, err := Options{PDFMode: PDFMultiview, ImagePatch: 8}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Segmenter{}.Configure(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png := encode(t, "png", testImage(16, 16))
+	r, err := s.(Segmenter).SegmentSource("x.png", png, "")
+	if err != nil || len(r.Segments) != 1 || len(r.Segments[0].Leaves) < 1 || r.Segments[0].ViewMeta["patch"] != 8 {
+		t.Errorf("image patch 8: %v, %+v", err, r.Segments[0].ViewMeta)
+	}
+	for _, bad := range []string{`{"PDFMode":"pages"}`, `{"VideoEvery":-1}`, `{"Nope":1}`, `{"Limits":{"MaxDepth":-2}}`} {
+		if _, err := (Segmenter{}).Configure(bad); err == nil {
+			t.Errorf("Configure(%s) accepted", bad)
+		}
+	}
 }

@@ -1,6 +1,6 @@
 // Package pipelines wires bltpipe's stages into one Beam graph:
 //
-//	read → pretokenize → patch → embed → waterfill-prep → write
+//	read → pretokenize → patch → embed → waterfill-prep → write → sphere
 //
 // Build takes a Scope so the CLI and the tests construct exactly the same
 // pipeline. Everything between the read stage's reshuffle and the shard
@@ -20,6 +20,8 @@ import (
 	_ "github.com/bltpipe/bltpipe/transforms/pretokenize/modality" // registers the "modality" segmenter (Auto picks it)
 	"github.com/bltpipe/bltpipe/transforms/read"
 	"github.com/bltpipe/bltpipe/transforms/waterfill"
+	"github.com/bltpipe/bltpipe/transforms/waterfill/alloc"
+	"github.com/bltpipe/bltpipe/transforms/waterfill/sphere"
 	"github.com/bltpipe/bltpipe/transforms/write"
 )
 
@@ -42,6 +44,9 @@ type Options struct {
 	JSONLSplitBytes   int64
 	RowGroupsPerSplit int64
 	Version           string // tool version for the manifest
+	// Waterfill places patches on shells (sphere/); the zero value is
+	// alloc.DefaultConfig() (rank, 256 shells), Method "none" writes none.
+	Waterfill alloc.Config
 }
 
 // Validate checks the options that do not need storage or the model.
@@ -60,6 +65,9 @@ func (o Options) Validate() error {
 	}
 	if strings.ContainsAny(o.BLTArrow, "/\\") {
 		return fmt.Errorf("--blt-arrow %q: want a file name prefix, not a path", o.BLTArrow)
+	}
+	if err := o.Waterfill.OrDefault().Validate(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, k := range o.Keep {
@@ -125,8 +133,12 @@ func Build(s beam.Scope, o Options) (beam.PCollection, error) {
 		BatchTokens: o.BatchTokens, Patcher: o.Patcher, Embeddings: o.Embeddings,
 	})
 	scored = embed.Embed(s, scored)
-	stats := waterfill.Prep(s, scored)
+	wf := o.Waterfill.OrDefault()
+	stats := waterfill.PrepWeighted(s, scored, wf.Weighting())
 	wc := write.Config{Output: o.Output, Keep: o.Keep, Embeddings: o.Embeddings, BLTArrow: o.BLTArrow, Run: run}
 	shards := write.Shards(s, scored, wc)
-	return write.Finalize(s, shards, stats, wc), nil
+	// sphere/ is written from the committed patches/ shards; its shards
+	// join the manifest.
+	spheres := sphere.Stage(s, shards, stats, sphere.Config{Output: o.Output, Alloc: wf})
+	return write.Finalize(s, beam.Flatten(s, shards, spheres), stats, wc), nil
 }

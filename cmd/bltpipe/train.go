@@ -63,8 +63,22 @@ type trainSummary struct {
 	FinalLoss     float64            `json:"final_loss_nats"`
 	Eval          []train.EvalResult `json:"eval"`
 	SavedAs       string             `json:"saved_dtype"`
-	ExportedStep  int                `json:"exported_from_step,omitempty"`
-	Checkpoint    string             `json:"checkpoint,omitempty"`
+	FinishedAtUTC string             `json:"finished_at_utc"`
+}
+
+// exportSummary is DIR/export.json.
+type exportSummary struct {
+	Args          []string           `json:"args"`
+	Checkpoint    string             `json:"checkpoint"`
+	Step          int                `json:"step"` // steps the checkpoint had completed
+	Params        int                `json:"params"`
+	SavedAs       string             `json:"saved_dtype"`
+	EvalSeqLen    int                `json:"eval_seq_len"`
+	EvalBatch     int                `json:"eval_batch"`
+	EvalBatches   int                `json:"eval_batches,omitempty"` // cap per set; 0: whole sets
+	Backend       string             `json:"backend"`
+	DType         string             `json:"dtype"`
+	Eval          []train.EvalResult `json:"eval"` // of the saved weights
 	FinishedAtUTC string             `json:"finished_at_utc"`
 }
 
@@ -230,9 +244,9 @@ func exportCheckpoint(stdout io.Writer, args []string, ckpt, out, saveDType stri
 		fmt.Fprintf(stdout, "eval %s: %.4f bits/byte over %d bytes (unigram %.4f, %.1f%% below)\n",
 			r.Name, r.BitsPerByte, r.Bytes, r.UnigramBits, 100*(1-r.BitsPerByte/r.UnigramBits))
 	}
-	sum := trainSummary{Args: args, Params: saved.Config.NumParams(), Steps: step, Batch: o.Batch, SeqLen: o.SeqLen,
-		Backend: o.Backend, DType: o.DType, Eval: res, SavedAs: saveDType, ExportedStep: step, Checkpoint: ckpt,
-		FinishedAtUTC: time.Now().UTC().Format(time.RFC3339)}
+	sum := exportSummary{Args: args, Checkpoint: ckpt, Step: step, Params: saved.Config.NumParams(), SavedAs: saveDType,
+		EvalSeqLen: o.SeqLen, EvalBatch: o.Batch, EvalBatches: o.EvalBatches, Backend: o.Backend, DType: o.DType,
+		Eval: res, FinishedAtUTC: time.Now().UTC().Format(time.RFC3339)}
 	b, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
 		return err

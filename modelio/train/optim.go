@@ -10,14 +10,14 @@ import (
 
 // Hyper holds the optimiser's hyper-parameters.
 type Hyper struct {
-	LR          float64 // peak learning rate
-	MinLRFrac   float64 // the cosine decays to MinLRFrac·LR at the last step
-	Warmup      int     // steps of linear warmup from 0 to LR
-	WeightDecay float64 // decoupled (AdamW); not applied to norms or embeddings
-	Beta1       float64
-	Beta2       float64
-	Eps         float64
-	ClipNorm    float64 // global gradient norm clip; 0 disables
+	LR          float64 `json:"lr"`           // peak learning rate
+	MinLRFrac   float64 `json:"min_lr_frac"`  // the cosine decays to MinLRFrac·LR at the last step
+	Warmup      int     `json:"warmup"`       // steps of linear warmup from 0 to LR
+	WeightDecay float64 `json:"weight_decay"` // decoupled (AdamW); not applied to norms or embeddings
+	Beta1       float64 `json:"beta1"`
+	Beta2       float64 `json:"beta2"`
+	Eps         float64 `json:"eps"`
+	ClipNorm    float64 `json:"clip_norm"` // global gradient norm clip; 0 disables
 }
 
 // DefaultHyper returns the defaults of `bltpipe train`.

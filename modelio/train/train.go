@@ -58,10 +58,10 @@ type EvalSet struct {
 
 // EvalResult is the model's score on one EvalSet.
 type EvalResult struct {
-	Name        string
-	BitsPerByte float64 // mean −log2 p(byte) over every byte predicted
-	UnigramBits float64 // the set's own byte entropy (bits per byte)
-	Bytes       int     // predictions counted
+	Name        string  `json:"name"`
+	BitsPerByte float64 `json:"bits_per_byte"`         // mean −log2 p(byte) over every byte predicted
+	UnigramBits float64 `json:"unigram_bits_per_byte"` // the set's own byte entropy (bits per byte)
+	Bytes       int     `json:"bytes"`                 // predictions counted
 }
 
 // Result summarises a run.

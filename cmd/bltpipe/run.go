@@ -18,6 +18,7 @@ import (
 	"github.com/bltpipe/bltpipe/runners"
 	"github.com/bltpipe/bltpipe/transforms/pretokenize"
 	"github.com/bltpipe/bltpipe/transforms/progress"
+	"github.com/bltpipe/bltpipe/transforms/write"
 )
 
 func init() {
@@ -240,6 +241,25 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  (no metrics from the runner; in-process counts: %s)\n", progress.Line())
 	}
 	io.WriteString(stdout, runners.Summary(counters))
+	if err := writeTiming(ctx, rf.opts.Output, rc.Runner, start, counters); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "output:   %s\nmanifest: %s\n", rf.opts.Output, strings.TrimSuffix(rf.opts.Output, "/")+"/_MANIFEST.json")
 	return nil
+}
+
+// writeTiming records the run's wall time and throughput in _TIMING.json,
+// from the runner's counters, or the in-process ones when the runner
+// reported none.
+func writeTiming(ctx context.Context, output, runner string, start time.Time, counters map[string]int64) error {
+	end := time.Now()
+	t := write.Timing{
+		Runner: runner, Started: start.UTC().Format(time.RFC3339), Finished: end.UTC().Format(time.RFC3339),
+		WallSeconds: end.Sub(start).Seconds(),
+		Documents:   counters["documents"], Bytes: counters["bytes"], Tokens: counters["tokens"], Patches: counters["patches"],
+	}
+	if len(counters) == 0 {
+		t.Documents, t.Bytes, t.Tokens, t.Patches = progress.Scored.Load(), progress.Bytes.Load(), progress.Tokens.Load(), progress.Patches.Load()
+	}
+	return write.WriteTiming(ctx, output, t)
 }

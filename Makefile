@@ -71,6 +71,6 @@ default-model:
 	$(DM_DIR)/bltpipe train --corpus $(DM_CORPUS)/train.jsonl.zst $(addprefix --eval ,$(DM_EVALS)) $(DM_FLAGS) \
 		--stop-after 550 --out $(DM_DIR)/run --checkpoint $(DM_DIR)/checkpoint.safetensors
 	$(DM_DIR)/bltpipe train --export --checkpoint $(DM_DIR)/checkpoint.safetensors --out models/default \
-		--seq-len 512 --batch 16 --backend simplego $(addprefix --eval ,$(DM_EVALS))
+		--seq-len 512 --batch 16 --eval-batches 3 --backend simplego $(addprefix --eval ,$(DM_EVALS))
 	$(DM_DIR)/bltpipe calibrate --model models/default --backend simplego --input $(DM_CORPUS)/calib-prose.jsonl.zst \
 		--max-bytes 120000 --target-patch-size 4.5 $(addprefix --check ,$(DM_EVALS)) --write

@@ -105,7 +105,7 @@ func TestRankHandComputed(t *testing.T) {
 	want := []int{1, 0, 1, 1, 1}
 	items := make([]Item, len(ps))
 	for i, p := range ps {
-		a := pl.Assign(p)
+		a := pl.Assign(p, 0)
 		if a.Shell != want[i] || a.Radius != []float64{1, 4}[want[i]] || a.Weight != float64(p.Prominence) {
 			t.Errorf("patch %d (p=%v): %+v, want shell %d", i, p.Prominence, a, want[i])
 		}
@@ -116,7 +116,7 @@ func TestRankHandComputed(t *testing.T) {
 	}
 	// Outlier: mean 3, std √2 → threshold 4.414: only p = 5.
 	for i, p := range ps {
-		if out := pl.Assign(p).Outlier; out != (p.Prominence == 5) {
+		if out := pl.Assign(p, 0).Outlier; out != (p.Prominence == 5) {
 			t.Errorf("patch %d outlier = %v", i, out)
 		}
 	}
@@ -156,7 +156,7 @@ func TestThrmlHandComputed(t *testing.T) {
 	}
 	prev := -1
 	for _, p := range ps {
-		a := pl.Assign(p)
+		a := pl.Assign(p, 0)
 		if a.Shell < prev || a.Radius != float64(a.Shell)/64 || a.Radius >= 1 {
 			t.Errorf("p=%v: shell %d radius %v (previous shell %d)", p.Prominence, a.Shell, a.Radius, prev)
 		}
@@ -186,7 +186,7 @@ func TestEntropyHandComputed(t *testing.T) {
 		l     float64
 		shell int
 	}{{2, 1}, {1, 1}, {0, 0}, {-1, 0}} {
-		a := pl.Assign(ps[i])
+		a := pl.Assign(ps[i], 0)
 		if !near(a.LogWeight, want.l, 1e-6) || a.Shell != want.shell || !near(a.Weight, math.Exp(want.l), 1e-5) {
 			t.Errorf("patch %c: %+v, want ln w %v shell %d", 'A'+i, a, want.l, want.shell)
 		}
@@ -224,7 +224,7 @@ func TestEntropyNeverNaN(t *testing.T) {
 			if !p.Valid() {
 				continue
 			}
-			a := pl.Assign(p)
+			a := pl.Assign(p, 0)
 			for name, v := range map[string]float64{"ln w": a.LogWeight, "w": a.Weight, "coherence": a.Coherence, "radius": a.Radius} {
 				if math.IsNaN(v) || math.IsInf(v, 0) {
 					t.Errorf("T=%g p=%g H=%g: %s = %v", temp, p.Prominence, p.MeanEntropy, name, v)
@@ -235,7 +235,7 @@ func TestEntropyNeverNaN(t *testing.T) {
 			}
 		}
 		// Low entropy, high prominence goes outwards.
-		if lo, hi := pl.Assign(ps[9]), pl.Assign(ps[7]); lo.Shell >= hi.Shell {
+		if lo, hi := pl.Assign(ps[9], 0), pl.Assign(ps[7], 0); lo.Shell >= hi.Shell {
 			t.Errorf("T=%g: p=40,H=5.5 in shell %d, p=max,H=0 in shell %d", temp, lo.Shell, hi.Shell)
 		}
 	}

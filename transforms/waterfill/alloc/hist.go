@@ -27,12 +27,17 @@ const FineBits = 20
 // about 3× that while building). See docs/WATERFILL.md for the error bound.
 const DefaultMaxBins = 1 << 18
 
-// Hist is a frozen, mergeable histogram: Keys ascending, Counts > 0.
+// Hist is a frozen, mergeable histogram: Keys ascending, Counts > 0, and
+// the smallest and largest log-weight counted in each bin (exact, so they
+// merge without regard to order). Min and Max let Rank interpolate over
+// the occupied part of a bin and recognise a bin of tied weights.
 type Hist struct {
 	Level   int32
 	MaxBins int32
 	Keys    []int64
 	Counts  []int64
+	Min     []float64
+	Max     []float64
 }
 
 // Width is the bin width in nats of log-weight.
@@ -69,27 +74,45 @@ func binKey(l float64, level int32) (int64, float64) {
 	return int64(f), x - f
 }
 
+// bin is one bin while building.
+type bin struct {
+	n        int64
+	min, max float64
+}
+
+func (b bin) merge(o bin) bin {
+	return bin{n: b.n + o.n, min: math.Min(b.min, o.min), max: math.Max(b.max, o.max)}
+}
+
 // histBuilder accumulates a histogram; freeze it to encode or merge.
 type histBuilder struct {
 	level   int32
 	maxBins int
-	m       map[int64]int64
+	m       map[int64]bin
 }
 
 func newHistBuilder(maxBins int) *histBuilder {
 	if maxBins < 2 {
 		maxBins = 2
 	}
-	return &histBuilder{maxBins: maxBins, m: map[int64]int64{}}
+	return &histBuilder{maxBins: maxBins, m: map[int64]bin{}}
 }
 
 func (b *histBuilder) add(l float64) {
 	k, _ := binKey(l, b.level)
-	b.m[k]++
+	if old, ok := b.m[k]; ok {
+		b.m[k] = old.merge(bin{1, l, l})
+	} else {
+		b.m[k] = bin{1, l, l}
+	}
 	for len(b.m) > b.maxBins {
-		c := make(map[int64]int64, len(b.m)/2+1)
-		for k, n := range b.m {
-			c[k>>1] += n
+		c := make(map[int64]bin, len(b.m)/2+1)
+		for k, x := range b.m {
+			if old, ok := c[k>>1]; ok {
+				c[k>>1] = old.merge(x)
+			} else {
+				c[k>>1] = x
+			}
 		}
 		b.m = c
 		b.level++
@@ -97,15 +120,36 @@ func (b *histBuilder) add(l float64) {
 }
 
 func (b *histBuilder) freeze() Hist {
-	h := Hist{Level: b.level, MaxBins: int32(b.maxBins), Keys: make([]int64, 0, len(b.m)), Counts: make([]int64, len(b.m))}
+	n := len(b.m)
+	h := Hist{Level: b.level, MaxBins: int32(b.maxBins), Keys: make([]int64, 0, n), Counts: make([]int64, n), Min: make([]float64, n), Max: make([]float64, n)}
 	for k := range b.m {
 		h.Keys = append(h.Keys, k)
 	}
 	slices.Sort(h.Keys)
 	for i, k := range h.Keys {
-		h.Counts[i] = b.m[k]
+		x := b.m[k]
+		h.Counts[i], h.Min[i], h.Max[i] = x.n, x.min, x.max
 	}
 	return h
+}
+
+func (h Hist) bin(i int) bin { return bin{h.Counts[i], h.Min[i], h.Max[i]} }
+
+func (h *Hist) push(k int64, x bin) {
+	if n := len(h.Keys); n > 0 && h.Keys[n-1] == k {
+		m := h.bin(n - 1).merge(x)
+		h.Counts[n-1], h.Min[n-1], h.Max[n-1] = m.n, m.min, m.max
+		return
+	}
+	h.Keys = append(h.Keys, k)
+	h.Counts = append(h.Counts, x.n)
+	h.Min = append(h.Min, x.min)
+	h.Max = append(h.Max, x.max)
+}
+
+func (h Hist) empty(level int32, maxBins int32, capacity int) Hist {
+	return Hist{Level: level, MaxBins: maxBins, Keys: make([]int64, 0, capacity), Counts: make([]int64, 0, capacity),
+		Min: make([]float64, 0, capacity), Max: make([]float64, 0, capacity)}
 }
 
 // coarsen returns h at a higher level (keys shifted, equal keys summed).
@@ -114,15 +158,9 @@ func (h Hist) coarsen(level int32) Hist {
 		return h
 	}
 	s := uint(level - h.Level)
-	out := Hist{Level: level, MaxBins: h.MaxBins, Keys: make([]int64, 0, len(h.Keys)), Counts: make([]int64, 0, len(h.Keys))}
+	out := h.empty(level, h.MaxBins, len(h.Keys))
 	for i, k := range h.Keys {
-		k >>= s
-		if n := len(out.Keys); n > 0 && out.Keys[n-1] == k {
-			out.Counts[n-1] += h.Counts[i]
-			continue
-		}
-		out.Keys = append(out.Keys, k)
-		out.Counts = append(out.Counts, h.Counts[i])
+		out.push(k>>s, h.bin(i))
 	}
 	return out
 }
@@ -138,19 +176,14 @@ func MergeHist(a, b Hist) Hist {
 	}
 	level := max(a.Level, b.Level)
 	a, b = a.coarsen(level), b.coarsen(level)
-	out := Hist{Level: level, MaxBins: min(a.MaxBins, b.MaxBins), Keys: make([]int64, 0, len(a.Keys)+len(b.Keys)), Counts: make([]int64, 0, len(a.Keys)+len(b.Keys))}
+	out := a.empty(level, min(a.MaxBins, b.MaxBins), len(a.Keys)+len(b.Keys))
 	i, j := 0, 0
 	for i < len(a.Keys) || j < len(b.Keys) {
-		switch {
-		case j == len(b.Keys) || (i < len(a.Keys) && a.Keys[i] < b.Keys[j]):
-			out.Keys, out.Counts = append(out.Keys, a.Keys[i]), append(out.Counts, a.Counts[i])
+		if j == len(b.Keys) || (i < len(a.Keys) && a.Keys[i] <= b.Keys[j]) {
+			out.push(a.Keys[i], a.bin(i))
 			i++
-		case i == len(a.Keys) || b.Keys[j] < a.Keys[i]:
-			out.Keys, out.Counts = append(out.Keys, b.Keys[j]), append(out.Counts, b.Counts[j])
-			j++
-		default:
-			out.Keys, out.Counts = append(out.Keys, a.Keys[i]), append(out.Counts, a.Counts[i]+b.Counts[j])
-			i++
+		} else {
+			out.push(b.Keys[j], b.bin(j))
 			j++
 		}
 	}
@@ -163,11 +196,14 @@ func MergeHist(a, b Hist) Hist {
 func (h Hist) clone() Hist {
 	h.Keys = slices.Clone(h.Keys)
 	h.Counts = slices.Clone(h.Counts)
+	h.Min = slices.Clone(h.Min)
+	h.Max = slices.Clone(h.Max)
 	return h
 }
 
 // Encode renders the bins for _STATS.json as "key:count" pairs separated
-// by commas, keys ascending; bin k covers ℓ ∈ [k·δ, (k+1)·δ).
+// by commas, keys ascending; bin k covers ℓ ∈ [k·δ, (k+1)·δ). The bins'
+// min and max are left out (the pipeline passes them in memory).
 func (h Hist) Encode() string {
 	var sb strings.Builder
 	sb.Grow(len(h.Keys) * 12)
@@ -182,7 +218,8 @@ func (h Hist) Encode() string {
 	return sb.String()
 }
 
-// DecodeHist parses Encode's output.
+// DecodeHist parses Encode's output (keys and counts; Min and Max are
+// set to the bins' edges).
 func DecodeHist(level, maxBins int32, s string) (Hist, error) {
 	h := Hist{Level: level, MaxBins: maxBins}
 	if s == "" {
@@ -196,6 +233,8 @@ func DecodeHist(level, maxBins int32, s string) (Hist, error) {
 			return Hist{}, fmt.Errorf("histogram bin %q: want ascending key:count with count > 0", kv)
 		}
 		h.Keys, h.Counts = append(h.Keys, k), append(h.Counts, c)
+		lo := math.Ldexp(float64(k), int(level)-FineBits)
+		h.Min, h.Max = append(h.Min, lo), append(h.Max, lo+h.Width())
 	}
 	return h, nil
 }
@@ -221,16 +260,20 @@ func (h Hist) Index() *RankIndex {
 func (ri *RankIndex) N() int64 { return ri.n }
 
 // Rank estimates the 0-based rank of a value ℓ that was counted in the
-// histogram: the number of values below it, interpolating linearly inside
-// its bin. In bin k holding c values, at position u ∈ [0,1) of the bin,
+// histogram: the number of values ordered before it, interpolating
+// linearly over the occupied span [min, max] of its bin. In bin k holding
+// c values,
 //
-//	rank(ℓ) = below(k) + (c−1)·u
+//	rank(ℓ) = below(k) + (c−1)·(ℓ − min)/(max − min)   if max > min
+//	rank(ℓ) = below(k) + (c−1)·tie                     if max = min
 //
-// (the other c−1 values of the bin taken as spread uniformly). Rank is
-// non-decreasing in ℓ, lies in [0, N−1], and is off from the exact rank by
-// less than c. A value in an empty bin gets below(k).
-func (ri *RankIndex) Rank(l float64) float64 {
-	k, u := binKey(l, ri.h.Level)
+// where tie ∈ [0,1) orders tied values (TieFraction of the patch's
+// identity): a bin whose values are all equal spreads them evenly instead
+// of stacking them on one rank. Rank is non-decreasing in ℓ, lies in
+// [0, N−1], and is off from the exact rank by less than c. A value in an
+// empty bin gets below(k).
+func (ri *RankIndex) Rank(l, tie float64) float64 {
+	k, _ := binKey(l, ri.h.Level)
 	i := sort.Search(len(ri.h.Keys), func(i int) bool { return ri.h.Keys[i] >= k })
 	if i == len(ri.h.Keys) {
 		return float64(ri.n)
@@ -238,5 +281,14 @@ func (ri *RankIndex) Rank(l float64) float64 {
 	if ri.h.Keys[i] != k {
 		return float64(ri.below[i])
 	}
+	lo, hi := ri.h.Min[i], ri.h.Max[i]
+	u := tie
+	if hi > lo {
+		u = min(max((l-lo)/(hi-lo), 0), 1)
+	}
 	return float64(ri.below[i]) + float64(ri.h.Counts[i]-1)*u
 }
+
+// TieFraction maps a PatchID to [0, 1): the order of patches of equal
+// weight in histogram ranks.
+func TieFraction(id uint64) float64 { return float64(id>>11) / (1 << 53) }

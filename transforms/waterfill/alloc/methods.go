@@ -115,9 +115,10 @@ type Assignment struct {
 	Outlier   bool // p > mean + 1·std
 }
 
-// Assign places one valid patch. For osmotic the shell is the starting
+// Assign places one valid patch whose identity is id (PatchID; it only
+// orders patches of equal weight). For osmotic the shell is the starting
 // (linear) shell; Osmotic moves it.
-func (pl *Plan) Assign(p Patch) Assignment {
+func (pl *Plan) Assign(p Patch, id uint64) Assignment {
 	w := pl.Config.Weighting()
 	a := Assignment{LogWeight: w.LogWeight(p), Coherence: p.Coherence(), Outlier: float64(p.Prominence) > pl.Outlier}
 	a.Weight = float64(p.Prominence)
@@ -126,7 +127,7 @@ func (pl *Plan) Assign(p Patch) Assignment {
 	}
 	switch pl.Config.Method {
 	case MethodRank, MethodEntropy:
-		a.Shell = ShellOfRank(pl.index.Rank(a.LogWeight), pl.Bounds)
+		a.Shell = ShellOfRank(pl.index.Rank(a.LogWeight, TieFraction(id)), pl.Bounds)
 	case MethodThrml:
 		a.Shell = ThrmlShell(float64(p.Prominence), pl.levels)
 		a.Radius = ThrmlRadius(a.Shell, pl.Config.Shells)

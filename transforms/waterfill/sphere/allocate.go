@@ -136,7 +136,7 @@ func writeShard(ctx context.Context, pl *alloc.Plan, in, out, rel string, shellO
 			if !p.Valid() {
 				continue
 			}
-			a := pl.Assign(p)
+			a := pl.Assign(p, alloc.PatchID(b.docID.Value(r), b.patchIndex.Value(r)))
 			if k := shellOf(p, a); k >= 0 {
 				a.Shell, a.Radius = k, pl.Geometry.Radius(k)
 			}
@@ -184,8 +184,8 @@ func AllocateAll(ctx context.Context, pl *alloc.Plan, dir string, patchesRel []s
 		})
 		return res, nil, err
 	}
-	var p []float32
-	var ids []uint64
+	p := make([]float32, 0, pl.N)
+	ids := make([]uint64, 0, pl.N)
 	for i := range patchesRel {
 		in, _, _ := paths(i)
 		err := scanPatches(ctx, in, func(b *batch) error {

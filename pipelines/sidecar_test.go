@@ -9,7 +9,7 @@ import (
 )
 
 // The hypergraph sidecars open in Debian's sqlite3 CLI: one trunk per
-// source, one leaf per patch, next edges chaining each document's patches,
+// source, one patch leaf per patch, next edges chaining each document's patches,
 // meta rows, and doc_id lookups served by an index.
 func TestSidecarsQueriedBySQLite3CLI(t *testing.T) {
 	sqlite := needTool(t, "sqlite3", "apt-get install sqlite3")
@@ -51,16 +51,16 @@ func TestSidecarsQueriedBySQLite3CLI(t *testing.T) {
 		if n := num(db, "SELECT count(*) FROM nodes b WHERE kind = 'branch' AND NOT EXISTS (SELECT 1 FROM edges e JOIN nodes t ON t.id = e.src WHERE e.dst = b.id AND e.kind = 'contains' AND t.kind = 'trunk')"); n != 0 {
 			t.Errorf("%s: %d branches without a trunk", db, n)
 		}
-		if v := query(db, "SELECT value FROM meta WHERE key = 'schema_version'"); v != "bltpipe.v1" {
+		if v := query(db, "SELECT value FROM meta WHERE key = 'schema_version'"); v != "bltpipe.v2" {
 			t.Errorf("%s: schema_version %q", db, v)
 		}
 		if !strings.Contains(query(db, "SELECT value FROM meta WHERE key = 'run'"), `"weights_sha256"`) {
 			t.Errorf("%s: run parameters missing from meta", db)
 		}
-		leaves += num(db, "SELECT count(*) FROM nodes WHERE kind = 'leaf'")
-		next += num(db, "SELECT count(*) FROM edges WHERE kind = 'next'")
-		docIDs += num(db, "SELECT count(DISTINCT doc_id) FROM nodes WHERE kind = 'leaf'")
-		id := query(db, "SELECT doc_id FROM nodes WHERE kind = 'leaf' LIMIT 1")
+		leaves += num(db, "SELECT count(*) FROM nodes WHERE kind = 'patch'")
+		next += num(db, "SELECT count(*) FROM edges e JOIN nodes n ON n.id = e.src WHERE e.kind = 'next' AND n.kind = 'patch'")
+		docIDs += num(db, "SELECT count(DISTINCT doc_id) FROM nodes WHERE kind = 'patch'")
+		id := query(db, "SELECT doc_id FROM nodes WHERE kind = 'patch' LIMIT 1")
 		plan := query(db, "EXPLAIN QUERY PLAN SELECT * FROM nodes WHERE doc_id = '"+strings.ReplaceAll(id, "'", "''")+"' ORDER BY patch_index")
 		if !strings.Contains(plan, "nodes_by_doc") {
 			t.Errorf("%s: doc_id lookup does not use the index:\n%s", db, plan)
@@ -70,7 +70,7 @@ func TestSidecarsQueriedBySQLite3CLI(t *testing.T) {
 			SELECT id, 0 FROM nodes WHERE doc_id = '`+strings.ReplaceAll(id, "'", "''")+`' AND patch_index = 0
 			UNION ALL SELECT e.dst, n + 1 FROM edges e JOIN walk w ON e.src = w.id AND e.kind = 'next')
 			SELECT group_concat(p.patch_index) FROM walk w JOIN nodes p ON p.id = w.id`)
-		count := num(db, "SELECT count(*) FROM nodes WHERE doc_id = '"+strings.ReplaceAll(id, "'", "''")+"'")
+		count := num(db, "SELECT count(*) FROM nodes WHERE kind = 'patch' AND doc_id = '"+strings.ReplaceAll(id, "'", "''")+"'")
 		var want []string
 		for i := 0; i < count; i++ {
 			want = append(want, strconv.Itoa(i))

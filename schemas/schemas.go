@@ -22,7 +22,7 @@ import (
 
 // Version is the output schema version written to _MANIFEST.json and to the
 // meta table of every sidecar. Bump it on any incompatible change.
-const Version = "bltpipe.v1"
+const Version = "bltpipe.v2"
 
 // Output directory layout, relative to --output. Shard files are named
 // part-<NNNNN>-<hash8> where NNNNN is the split's ordinal in the sorted
@@ -41,10 +41,6 @@ const (
 	SphereDir    = "sphere"
 	SphereFile   = "sphere/_SPHERE.json"
 	ManifestFile = "_MANIFEST.json"
-	// TimingFile holds the wall time and throughput of the run (bltpipe
-	// run writes it after the manifest); unlike every other file it is
-	// not reproducible, and the manifest does not list it.
-	TimingFile = "_TIMING.json"
 
 	ParquetExt    = ".parquet"
 	HypergraphExt = ".hypergraph.db"

@@ -42,6 +42,10 @@ type Config struct {
 	Patcher     patcher.Options
 	// Embeddings asks for pooled patch embeddings (--embeddings patch).
 	Embeddings bool
+	// SegmentStartsPatch cuts patches so that the first token of every
+	// segment of a document (Origin.Segments) starts a patch
+	// (--segment-starts-patch); see ForceStarts.
+	SegmentStartsPatch bool
 }
 
 // EffectiveBatchTokens is BatchTokens with its default applied.
@@ -213,6 +217,9 @@ func Score(scorer *modelio.Scorer, docs []record.Document, c Config) ([]record.S
 		lengths, err := patcher.Patch(toks[i], ds.Entropies, c.Patcher)
 		if err != nil {
 			return nil, fmt.Errorf("patch document %q: %w", d.ID, err)
+		}
+		if c.SegmentStartsPatch {
+			lengths = ForceStarts(lengths, SegmentStartTokens(d))
 		}
 		sc := record.Scored{Doc: d, Entropies: ds.Entropies, Prominence: ds.Prominence, PatchLengths: lengths}
 		if c.Embeddings {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/fsio"
@@ -16,7 +17,7 @@ import (
 
 // sidecar builds one split's hypergraph database in a local scratch file
 // and copies it to the output on close (SQLite needs a local file; the
-// output may be gs://).
+// output may be gs://). Schema and edge rules: schemas.SidecarDDL.
 type sidecar struct {
 	final   string
 	scratch string
@@ -25,11 +26,27 @@ type sidecar struct {
 	node    *sql.Stmt
 	edge    *sql.Stmt
 	nextID  int64
-	trunks  map[string]int64
-	branch  map[[2]string]int64
-	leaves  int64
+	trunks  map[trunkKey]int64
+	last    map[int64]int64 // trunk → its latest branch (same_source chain)
+	pending []memberReject  // resolved on close, when every trunk is known
+	leaves  int64           // patch nodes (the shard's row count)
 	meta    map[string]string
 	aborted bool
+}
+
+type trunkKey struct{ source, member string }
+
+type memberReject struct {
+	source, path, why string
+}
+
+// node is one row of the nodes table; nil fields are NULL.
+type node struct {
+	kind, label, source                      string
+	trunk, member, format, size, sha256      any
+	reject, view, viewIndex, modality, docID any
+	segmentIndex, patchIndex, offset, length any
+	meta, meanEntropy, meanProminence        any
 }
 
 func newSidecar(final string, meta map[string]string) (*sidecar, error) {
@@ -37,7 +54,7 @@ func newSidecar(final string, meta map[string]string) (*sidecar, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scratch dir for %s: %w", final, err)
 	}
-	sc := &sidecar{final: final, scratch: filepath.Join(dir, "graph.db"), trunks: map[string]int64{}, branch: map[[2]string]int64{}, meta: meta}
+	sc := &sidecar{final: final, scratch: filepath.Join(dir, "graph.db"), trunks: map[trunkKey]int64{}, last: map[int64]int64{}, meta: meta}
 	fail := func(err error) (*sidecar, error) {
 		sc.abort()
 		return nil, fmt.Errorf("sidecar %s: %w", final, err)
@@ -54,56 +71,153 @@ func newSidecar(final string, meta map[string]string) (*sidecar, error) {
 	if sc.tx, err = sc.db.Begin(); err != nil {
 		return fail(err)
 	}
-	if sc.node, err = sc.tx.Prepare(`INSERT INTO nodes (id, kind, label, source, modality, doc_id, patch_index, byte_offset, byte_length, mean_entropy, mean_prominence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if sc.node, err = sc.tx.Prepare(`INSERT INTO nodes (id, kind, label, source, trunk, member, format, size, sha256, reject,
+		view, view_index, modality, doc_id, segment_index, patch_index, byte_offset, byte_length, meta, mean_entropy, mean_prominence)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		return fail(err)
 	}
-	if sc.edge, err = sc.tx.Prepare(`INSERT INTO edges (src, dst, kind) VALUES (?, ?, ?)`); err != nil {
+	if sc.edge, err = sc.tx.Prepare(`INSERT OR IGNORE INTO edges (src, dst, kind) VALUES (?, ?, ?)`); err != nil {
 		return fail(err)
 	}
 	return sc, nil
 }
 
-func (g *sidecar) addNode(kind, label, source string, modality, docID any, idx, off, length, ent, prom any) (int64, error) {
+func (g *sidecar) addNode(n node) (int64, error) {
 	g.nextID++
-	_, err := g.node.Exec(g.nextID, kind, label, source, modality, docID, idx, off, length, ent, prom)
+	_, err := g.node.Exec(g.nextID, n.kind, n.label, n.source, n.trunk, n.member, n.format, n.size, n.sha256, n.reject,
+		n.view, n.viewIndex, n.modality, n.docID, n.segmentIndex, n.patchIndex, n.offset, n.length, n.meta, n.meanEntropy, n.meanProminence)
 	return g.nextID, err
 }
 
-// add inserts a document's patches: its source's trunk and modality branch
-// on first sight, one leaf per patch, contains and next edges.
+func (g *sidecar) addEdge(src, dst int64, kind string) error {
+	_, err := g.edge.Exec(src, dst, kind)
+	return err
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// trunkLabel is a trunk's label: the source, or source!/member.
+func trunkLabel(source, member string) string {
+	if member == "" {
+		return source
+	}
+	return source + "!/" + member
+}
+
+// trunk returns the id of the document's trunk, creating the chain from
+// the input file down (member_of edges from each member to its archive).
+func (g *sidecar) trunk(d record.Document) (int64, error) {
+	chain := d.Origin.Trunks
+	if len(chain) == 0 {
+		chain = []record.Trunk{{}} // a record of a JSONL/Parquet file: the file, size unknown here
+	}
+	var id, parent int64
+	for i, t := range chain {
+		k := trunkKey{d.Source, t.Member}
+		if id = g.trunks[k]; id != 0 {
+			parent = id
+			continue
+		}
+		n := node{kind: schemas.NodeTrunk, label: trunkLabel(d.Source, t.Member), source: d.Source,
+			member: t.Member, format: nullIfEmpty(t.Kind)}
+		if t.SHA256 != "" {
+			n.size, n.sha256 = t.Size, t.SHA256
+		}
+		if i == len(chain)-1 {
+			n.reject = nullIfEmpty(d.Origin.Reject)
+		}
+		var err error
+		if id, err = g.addNode(n); err != nil {
+			return 0, err
+		}
+		g.trunks[k] = id
+		if i > 0 {
+			if err := g.addEdge(id, parent, schemas.EdgeMemberOf); err != nil {
+				return 0, err
+			}
+		}
+		parent = id
+	}
+	return id, nil
+}
+
+// add inserts a scored document: its trunk chain on first sight, a branch
+// (the view the document reads), its segments and one leaf per patch, with
+// contains, next and same_source edges. A patch hangs under the segment
+// holding its first byte (byte_offset), or under the branch when no
+// segment does (gaps, the EOS patch, documents without segments).
 func (g *sidecar) add(sc record.Scored) error {
 	d := sc.Doc
-	trunk, ok := g.trunks[d.Source]
-	var err error
-	if !ok {
-		if trunk, err = g.addNode(schemas.NodeTrunk, d.Source, d.Source, nil, nil, nil, nil, nil, nil, nil); err != nil {
-			return err
-		}
-		g.trunks[d.Source] = trunk
+	o := d.Origin
+	trunk, err := g.trunk(d)
+	if err != nil {
+		return err
 	}
-	bk := [2]string{d.Source, d.Modality}
-	br, ok := g.branch[bk]
-	if !ok {
-		if br, err = g.addNode(schemas.NodeBranch, d.Modality, d.Source, d.Modality, nil, nil, nil, nil, nil, nil); err != nil {
-			return err
-		}
-		g.branch[bk] = br
-		if _, err := g.edge.Exec(trunk, br, schemas.EdgeContains); err != nil {
+	for _, m := range o.MemberRejects {
+		path, why, _ := strings.Cut(m, ": ")
+		g.pending = append(g.pending, memberReject{d.Source, path, why})
+	}
+	view := o.View
+	if view == "" {
+		view = d.Modality
+	}
+	br, err := g.addNode(node{kind: schemas.NodeBranch, label: view, source: d.Source, trunk: trunk,
+		view: view, viewIndex: o.ViewIndex, modality: d.Modality, docID: d.ID, offset: int64(0), length: int64(len(d.Data)),
+		meta: nullIfEmpty(o.ViewMeta)})
+	if err != nil {
+		return err
+	}
+	if err := g.addEdge(trunk, br, schemas.EdgeContains); err != nil {
+		return err
+	}
+	if prev := g.last[trunk]; prev != 0 {
+		if err := g.addEdge(prev, br, schemas.EdgeSameSource); err != nil {
 			return err
 		}
 	}
-	prev := int64(0)
+	g.last[trunk] = br
+	segs := make([]int64, len(o.Segments))
+	for i, sp := range o.Segments {
+		if segs[i], err = g.addNode(node{kind: schemas.NodeSegment, label: sp.Label, source: d.Source, trunk: trunk,
+			modality: d.Modality, docID: d.ID, segmentIndex: i, offset: sp.Start, length: sp.End - sp.Start,
+			meta: nullIfEmpty(sp.Meta)}); err != nil {
+			return err
+		}
+		if err := g.addEdge(br, segs[i], schemas.EdgeContains); err != nil {
+			return err
+		}
+		if i > 0 {
+			if err := g.addEdge(segs[i-1], segs[i], schemas.EdgeNext); err != nil {
+				return err
+			}
+		}
+	}
+	prev, j := int64(0), 0
 	for i, p := range sc.Patches {
-		leaf, err := g.addNode(schemas.NodeLeaf, fmt.Sprintf("%s/%d", d.ID, i), d.Source, d.Modality, d.ID, i, p.ByteOffset, p.ByteLength, float64(p.MeanEntropy), float64(p.MeanProminence))
+		for j < len(o.Segments) && o.Segments[j].End <= p.ByteOffset {
+			j++
+		}
+		parent := br
+		if j < len(o.Segments) && o.Segments[j].Start <= p.ByteOffset {
+			parent = segs[j]
+		}
+		leaf, err := g.addNode(node{kind: schemas.NodePatch, label: fmt.Sprintf("%s/%d", d.ID, i), source: d.Source, trunk: trunk,
+			modality: d.Modality, docID: d.ID, patchIndex: i, offset: p.ByteOffset, length: p.ByteLength,
+			meanEntropy: float64(p.MeanEntropy), meanProminence: float64(p.MeanProminence)})
 		if err != nil {
 			return err
 		}
 		g.leaves++
-		if _, err := g.edge.Exec(br, leaf, schemas.EdgeContains); err != nil {
+		if err := g.addEdge(parent, leaf, schemas.EdgeContains); err != nil {
 			return err
 		}
 		if prev != 0 {
-			if _, err := g.edge.Exec(prev, leaf, schemas.EdgeNext); err != nil {
+			if err := g.addEdge(prev, leaf, schemas.EdgeNext); err != nil {
 				return err
 			}
 		}
@@ -112,10 +226,49 @@ func (g *sidecar) add(sc record.Scored) error {
 	return nil
 }
 
+// flushMemberRejects adds a trunk per archive member the segmenter left
+// out, with its reason, member_of the nearest enclosing trunk known.
+func (g *sidecar) flushMemberRejects() error {
+	for _, m := range g.pending {
+		k := trunkKey{m.source, m.path}
+		if g.trunks[k] != 0 {
+			continue
+		}
+		parent := g.trunks[trunkKey{m.source, ""}]
+		for p := m.path; ; {
+			i := strings.LastIndexByte(p, '/')
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+			if id := g.trunks[trunkKey{m.source, p}]; id != 0 {
+				parent = id
+				break
+			}
+		}
+		id, err := g.addNode(node{kind: schemas.NodeTrunk, label: trunkLabel(m.source, m.path), source: m.source,
+			member: m.path, reject: m.why})
+		if err != nil {
+			return err
+		}
+		g.trunks[k] = id
+		if parent != 0 {
+			if err := g.addEdge(id, parent, schemas.EdgeMemberOf); err != nil {
+				return err
+			}
+		}
+	}
+	g.pending = nil
+	return nil
+}
+
 // close finishes the database (meta rows, indexes) and copies it to the
 // output atomically; it returns the copy's size and sha256.
 func (g *sidecar) close(ctx context.Context) (int64, string, error) {
 	defer g.abort()
+	if err := g.flushMemberRejects(); err != nil {
+		return 0, "", fmt.Errorf("sidecar %s: %w", g.final, err)
+	}
 	keys := make([]string, 0, len(g.meta))
 	for k := range g.meta {
 		keys = append(keys, k)

@@ -41,6 +41,10 @@ const (
 	SphereDir    = "sphere"
 	SphereFile   = "sphere/_SPHERE.json"
 	ManifestFile = "_MANIFEST.json"
+	// TimingFile holds the wall time and throughput of the run (bltpipe
+	// run writes it after the manifest); unlike every other file it is
+	// not reproducible, and the manifest does not list it.
+	TimingFile = "_TIMING.json"
 
 	ParquetExt    = ".parquet"
 	HypergraphExt = ".hypergraph.db"

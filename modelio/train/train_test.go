@@ -83,33 +83,33 @@ func TestLossFalls(t *testing.T) {
 	}
 }
 
-// TestResumeMatchesUninterrupted stops a run at step 17, resumes it from the
+// TestResumeMatchesUninterrupted stops a run at step 11, resumes it from the
 // checkpoint and compares every later loss with an uninterrupted run.
 func TestResumeMatchesUninterrupted(t *testing.T) {
 	docs := repetitiveCorpus(40)
 	o := tinyOptions(t)
-	o.Steps = 30
+	o.Steps = 20
 	full, err := Run(o, docs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	o2 := tinyOptions(t)
-	o2.Steps, o2.StopAfter, o2.CheckpointEvery = 30, 17, 5
+	o2.Steps, o2.StopAfter, o2.CheckpointEvery = 20, 11, 5
 	first, err := Run(o2, docs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !first.Stopped || len(first.Losses) != 17 {
-		t.Fatalf("interrupted run: stopped %v after %d steps, want 17", first.Stopped, len(first.Losses))
+	if !first.Stopped || len(first.Losses) != 11 {
+		t.Fatalf("interrupted run: stopped %v after %d steps, want 11", first.Stopped, len(first.Losses))
 	}
 	o2.StopAfter, o2.Resume = 0, true
 	second, err := Run(o2, docs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second.FirstStep != 17 || len(second.Losses) != 13 {
-		t.Fatalf("resumed run started at step %d with %d steps, want 17 and 13", second.FirstStep, len(second.Losses))
+	if second.FirstStep != 11 || len(second.Losses) != 9 {
+		t.Fatalf("resumed run started at step %d with %d steps, want 11 and 9", second.FirstStep, len(second.Losses))
 	}
 	curve := append(first.Losses, second.Losses...)
 	worst := 0.0

@@ -6,8 +6,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/bltpipe/bltpipe/modelio/tokenizer"
 )
 
 // TestAcceleratorMatchesCPU runs only in -tags xla builds with $GOMLX_BACKEND
@@ -55,5 +58,64 @@ func TestAcceleratorMatchesCPU(t *testing.T) {
 		if d[len(d)-1] > tc.tol {
 			t.Errorf("%s: max |Δentropy| %g > %g", tc.dtype, d[len(d)-1], tc.tol)
 		}
+	}
+}
+
+// TestAcceleratorBF16OnDefaultModel compares the accelerator's bf16 and f32
+// paths on the shipped model over real text (this package's sources and the
+// model's README): |Δentropy| percentiles and the share of token positions
+// whose patch-start decision (calibrated global threshold) agrees.
+func TestAcceleratorBF16OnDefaultModel(t *testing.T) {
+	be := os.Getenv(BackendEnv)
+	if be == "" {
+		t.Skip("set GOMLX_BACKEND=xla:PLUGIN to run on an accelerator")
+	}
+	w, err := LoadModel(filepath.Join("..", "models", "default"))
+	if err != nil {
+		t.Skipf("no default model: %v", err)
+	}
+	files, _ := filepath.Glob("*.go")
+	files = append(files, filepath.Join("..", "models", "default", "README.md"), filepath.Join("..", "README.md"))
+	var docs [][]int32
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, tokenizer.EncodeDoc(b))
+	}
+	score := func(dtype string) []DocScore {
+		s, err := NewScorer(w, ScorerOptions{Backend: be, DType: dtype})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Score(docs, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	f32, bf16 := score("f32"), score("bf16")
+	thr := float32(w.Config.Patching.Threshold)
+	var d []float64
+	agree, total := 0, 0
+	for i := range docs {
+		for j := range docs[i] {
+			d = append(d, math.Abs(float64(f32[i].Entropies[j]-bf16[i].Entropies[j])))
+			if j >= 1 && j+1 < len(docs[i]) { // start decision of position j+1
+				total++
+				if (f32[i].Entropies[j] > thr) == (bf16[i].Entropies[j] > thr) {
+					agree++
+				}
+			}
+		}
+	}
+	slices.Sort(d)
+	p := func(q float64) float64 { return d[int(q*float64(len(d)-1))] }
+	share := float64(agree) / float64(total)
+	t.Logf("default model, %d tokens: bf16 vs f32 |Δentropy| p50 %.3g p99 %.3g max %.3g nats; patch-start agreement %.4f (threshold %.4f)",
+		len(d), p(0.5), p(0.99), d[len(d)-1], share, thr)
+	if p(0.99) > 0.02 || share < 0.99 {
+		t.Errorf("bf16 vs f32: p99 |Δentropy| %g (want ≤ 0.02), agreement %.4f (want ≥ 0.99)", p(0.99), share)
 	}
 }

@@ -41,7 +41,9 @@ func ffmpegRun(o Options, input []byte, maxOut int64, outArgs ...string) ([]byte
 		return nil, fmt.Errorf("ffmpeg output passed %d bytes (raise the limits to accept it)", maxOut)
 	}
 	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
+		// The temporary file's random name would make reasons differ between
+		// runs; name it "input".
+		msg := strings.TrimSpace(strings.ReplaceAll(stderr.String(), tmp, "input"))
 		if len(msg) > 500 {
 			msg = msg[:500]
 		}
@@ -117,7 +119,9 @@ func ffprobe(o Options, tmp string) (probe, error) {
 		}
 	}
 	if !p.video && !p.audio {
-		msg := strings.TrimSpace(stderr.String())
+		// The temporary file's random name would make reasons differ between
+		// runs; name it "input".
+		msg := strings.TrimSpace(strings.ReplaceAll(stderr.String(), tmp, "input"))
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 			msg = msg[i+1:]
 		}

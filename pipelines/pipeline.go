@@ -15,10 +15,12 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/bltpipe/bltpipe/modelio/patcher"
 	"github.com/bltpipe/bltpipe/transforms/embed"
+	"github.com/bltpipe/bltpipe/transforms/limits"
 	"github.com/bltpipe/bltpipe/transforms/patch"
 	"github.com/bltpipe/bltpipe/transforms/pretokenize"
 	_ "github.com/bltpipe/bltpipe/transforms/pretokenize/modality" // registers the "modality" segmenter (Auto picks it)
 	"github.com/bltpipe/bltpipe/transforms/read"
+	"github.com/bltpipe/bltpipe/transforms/reject"
 	"github.com/bltpipe/bltpipe/transforms/waterfill"
 	"github.com/bltpipe/bltpipe/transforms/waterfill/alloc"
 	"github.com/bltpipe/bltpipe/transforms/waterfill/sphere"
@@ -44,9 +46,29 @@ type Options struct {
 	JSONLSplitBytes   int64
 	RowGroupsPerSplit int64
 	Version           string // tool version for the manifest
+	// Limits and the reject budget (flags --max-*). Zero values take each
+	// stage's default; MaxRejects' zero value allows no reject.
+	Limits     Limits
+	MaxRejects reject.Budget
 	// Waterfill places patches on shells (sphere/); the zero value is
 	// alloc.DefaultConfig() (rank, 256 shells), Method "none" writes none.
 	Waterfill alloc.Config
+}
+
+// Limits bound what one input can make a worker hold or do; an input over
+// a limit is a reject (rejects/), never a failed run. See docs/SCHEMA.md.
+type Limits struct {
+	MaxDocBytes  int64 // a document the model reads; text over it is cut into windows
+	MaxLineBytes int64 // a JSONL line
+	MaxRowBytes  int64 // a Parquet input row; a documents/ output row may be 8× this
+	MaxFileBytes int64 // a whole-file input, a Parquet row group
+	// KeepFallback keeps a source the segmenter rejected as its basic
+	// text/bytes reading instead of rejecting it.
+	KeepFallback bool
+	// SegmenterOptions configures the segmenter (JSON; for "modality" its
+	// Options, holding modality.Limits: archive depth, members, expanded
+	// bytes and ratio, image pixels, audio seconds); "" for defaults.
+	SegmenterOptions string
 }
 
 // Validate checks the options that do not need storage or the model.
@@ -123,22 +145,26 @@ func Build(s beam.Scope, o Options) (beam.PCollection, error) {
 	if err != nil {
 		return beam.PCollection{}, err
 	}
-	docs := read.Read(s, o.Inputs, read.Options{
+	docs, readTallies := read.ReadTallied(s, o.Inputs, read.Options{
+		MaxLineBytes: o.Limits.MaxLineBytes, MaxRowBytes: o.Limits.MaxRowBytes, MaxFileBytes: o.Limits.MaxFileBytes,
 		IDField: o.IDField, TextField: o.TextField, Keep: o.Keep,
 		JSONLSplitBytes: o.JSONLSplitBytes, RowGroupsPerSplit: o.RowGroupsPerSplit,
 	})
-	docs = pretokenize.Pretokenize(s, docs, o.Segmenter)
+	docs = pretokenize.Apply(s, docs, pretokenize.Config{Segmenter: o.Segmenter, Options: o.Limits.SegmenterOptions})
+	docs, limitTallies := limits.Apply(s, docs, limits.Config{MaxDocBytes: o.Limits.MaxDocBytes, KeepFallback: o.Limits.KeepFallback})
 	scored := patch.Patch(s, docs, patch.Config{
 		ModelDir: o.ModelDir, Backend: o.Backend, DType: o.DType,
 		BatchTokens: o.BatchTokens, Patcher: o.Patcher, Embeddings: o.Embeddings,
 	})
 	scored = embed.Embed(s, scored)
 	wf := o.Waterfill.OrDefault()
-	stats := waterfill.PrepWeighted(s, scored, wf.Weighting())
-	wc := write.Config{Output: o.Output, Keep: o.Keep, Embeddings: o.Embeddings, BLTArrow: o.BLTArrow, Run: run}
+	stats := waterfill.PrepWeighted(s, reject.DropRejects(s, scored), wf.Weighting())
+	wc := write.Config{Output: o.Output, Keep: o.Keep, Embeddings: o.Embeddings, BLTArrow: o.BLTArrow, Run: run,
+		MaxRowBytes: 8 * o.Limits.MaxRowBytes, MaxRejects: o.MaxRejects}
 	shards := write.Shards(s, scored, wc)
 	// sphere/ is written from the committed patches/ shards; its shards
 	// join the manifest.
 	spheres := sphere.Stage(s, shards, stats, sphere.Config{Output: o.Output, Alloc: wf})
-	return write.Finalize(s, beam.Flatten(s, shards, spheres), stats, wc), nil
+	tallies := beam.Flatten(s, readTallies, limitTallies)
+	return write.Finalize(s, beam.Flatten(s, shards, spheres), stats, tallies, wc), nil
 }

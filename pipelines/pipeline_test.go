@@ -105,6 +105,9 @@ func testOptions(t *testing.T, c corpus, out string) Options {
 		Keep:            []string{"lang", "url"},
 		JSONLSplitBytes: 1500,
 		Version:         "test",
+		// text/blob.bin is a PNG signature over junk: keep its basic
+		// reading (modality "bytes") rather than rejecting it.
+		Limits: Limits{KeepFallback: true},
 	}
 }
 

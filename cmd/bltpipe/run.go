@@ -115,6 +115,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	splitMB := fs.Int64("jsonl-split-mb", 64, "size of a JSONL input split in `MiB` (uncompressed files)")
 	rgPerSplit := fs.Int64("row-groups-per-split", 1, "Parquet row groups per input split")
 	fs.DurationVar(&rf.progress, "progress", 10*time.Second, "progress line `interval` on prism (0 disables)")
+	lim := addLimitFlags(fs)
 	if err := fs.Parse(ourArgs); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return rf, flagHelp
@@ -169,6 +170,9 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 		}
 	}
 	o.Patcher = p
+	if o.Limits, o.MaxRejects, err = lim.resolve(); err != nil {
+		return rf, usageErrorf("%v", err)
+	}
 	if err := o.Validate(); err != nil {
 		return rf, usageErrorf("%v", err)
 	}
@@ -233,6 +237,9 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 	}
 	pr, err := runners.Run(ctx, p, rc)
 	if err != nil {
+		if why := manifestFailure(ctx, rf.opts.Output); why != "" {
+			return fmt.Errorf("run failed: %s", why)
+		}
 		return fmt.Errorf("pipeline failed: %w", err)
 	}
 	fmt.Fprintf(stdout, "bltpipe run: done in %s on %s\n", time.Since(start).Round(time.Millisecond), rc.Runner)
@@ -241,6 +248,9 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  (no metrics from the runner; in-process counts: %s)\n", progress.Line())
 	}
 	io.WriteString(stdout, runners.Summary(counters))
+	if err := printAccounting(ctx, stdout, rf.opts.Output); err != nil {
+		return err
+	}
 	if err := writeTiming(ctx, rf.opts.Output, rc.Runner, start, counters); err != nil {
 		return err
 	}

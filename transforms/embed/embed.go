@@ -29,6 +29,9 @@ func Embed(s beam.Scope, scored beam.PCollection) beam.PCollection {
 type embedFn struct{}
 
 func (fn *embedFn) ProcessElement(ctx context.Context, sc record.Scored) (record.Scored, error) {
+	if sc.Doc.Rejected() {
+		return sc, nil // a reject passes on to the writer's rejects/
+	}
 	if err := Summarise(&sc); err != nil {
 		return sc, fmt.Errorf("document %q: %w", sc.Doc.ID, err)
 	}

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -82,52 +81,11 @@ func Rel(dir, path string) string {
 // Expand lists the files matching one pattern, sorted. A local directory
 // expands to every regular file below it (hidden files and directories,
 // whose names start with '.', are skipped). A pattern without glob
-// characters must name an existing file.
+// characters must name an existing file. Matches ExpandChecked refuses
+// (links leaving the root, devices, FIFOs, unsafe names) are left out.
 func Expand(ctx context.Context, pattern string) ([]string, error) {
-	if Scheme(pattern) == "" {
-		if st, err := os.Stat(pattern); err == nil && st.IsDir() {
-			var out []string
-			err := filepath.WalkDir(pattern, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if p != pattern && strings.HasPrefix(d.Name(), ".") {
-					if d.IsDir() {
-						return filepath.SkipDir
-					}
-					return nil
-				}
-				if d.Type().IsRegular() {
-					out = append(out, p)
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("walk %s: %w", pattern, err)
-			}
-			sort.Strings(out)
-			return out, nil
-		}
-	}
-	f, err := FS(ctx, pattern)
-	if err != nil {
-		return nil, err
-	}
-	files, err := f.List(ctx, pattern)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", pattern, err)
-	}
-	if Scheme(pattern) == "" {
-		regular := files[:0]
-		for _, p := range files {
-			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-				regular = append(regular, p)
-			}
-		}
-		files = regular
-	}
-	sort.Strings(files)
-	return files, nil
+	files, _, err := ExpandChecked(ctx, pattern)
+	return files, err
 }
 
 // Size returns the size of a file in bytes.

@@ -13,6 +13,7 @@ package patch
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -20,9 +21,11 @@ import (
 	"github.com/bltpipe/bltpipe/modelio"
 	"github.com/bltpipe/bltpipe/modelio/patcher"
 	"github.com/bltpipe/bltpipe/modelio/tokenizer"
+	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/embed"
 	"github.com/bltpipe/bltpipe/transforms/progress"
 	"github.com/bltpipe/bltpipe/transforms/record"
+	"github.com/bltpipe/bltpipe/transforms/reject"
 )
 
 func init() {
@@ -164,6 +167,12 @@ func (fn *patchFn) ProcessElement(ctx context.Context, d record.Document, emit f
 		}
 	}
 	fn.split = d.Split
+	if d.Rejected() {
+		// Rejects pass on at once (after the previous split's batch, so a
+		// split's elements stay contiguous for the writer).
+		emit(record.Scored{Doc: d})
+		return nil
+	}
 	fn.pending = append(fn.pending, d)
 	fn.tokens += len(d.Data) + 2
 	if fn.tokens >= fn.Config.batchTokens() {
@@ -187,6 +196,11 @@ func (fn *patchFn) flush(ctx context.Context, emit func(record.Scored)) error {
 		return err
 	}
 	for _, sc := range out {
+		if sc.Doc.Rejected() {
+			reject.Count(ctx, schemas.StagePatch)
+			emit(sc)
+			continue
+		}
 		docsScored.Inc(ctx, 1)
 		tokensScored.Inc(ctx, int64(len(sc.Entropies)))
 		bytesScored.Inc(ctx, int64(len(sc.Doc.Data)))
@@ -201,6 +215,9 @@ func (fn *patchFn) flush(ctx context.Context, emit func(record.Scored)) error {
 // Score runs one model call over docs and returns them scored, patched and
 // (with c.Embeddings) pooled. It is the whole per-batch work of the stage,
 // exported so tests and tools compute exactly what the pipeline computes.
+// A document the patcher cannot cut, or whose entropies are not finite,
+// comes back as a reject (Doc.Rejected()) instead of failing the batch;
+// an error is the model pass failing as a whole.
 func Score(scorer *modelio.Scorer, docs []record.Document, c Config) ([]record.Scored, error) {
 	toks := make([][]int32, len(docs))
 	for i, d := range docs {
@@ -214,9 +231,14 @@ func Score(scorer *modelio.Scorer, docs []record.Document, c Config) ([]record.S
 	out := make([]record.Scored, len(docs))
 	for i, d := range docs {
 		ds := scores[i]
-		lengths, err := patcher.Patch(toks[i], ds.Entropies, c.Patcher)
+		if j := firstNonFinite(ds.Entropies, ds.Prominence); j >= 0 {
+			out[i] = record.Scored{Doc: reject.Of(d, schemas.StagePatch, reject.ClassPatch, fmt.Sprintf("non-finite entropy or prominence at token %d", j))}
+			continue
+		}
+		lengths, err := patchSafe(toks[i], ds.Entropies, c.Patcher)
 		if err != nil {
-			return nil, fmt.Errorf("patch document %q: %w", d.ID, err)
+			out[i] = record.Scored{Doc: reject.Of(d, schemas.StagePatch, reject.ClassPatch, err.Error())}
+			continue
 		}
 		if c.SegmentStartsPatch {
 			lengths = ForceStarts(lengths, SegmentStartTokens(d))
@@ -232,4 +254,30 @@ func Score(scorer *modelio.Scorer, docs []record.Document, c Config) ([]record.S
 		out[i] = sc
 	}
 	return out, nil
+}
+
+// patchSafe is patcher.Patch with a panic turned into an error.
+func patchSafe(toks []int32, ent []float32, o patcher.Options) (lengths []int32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			lengths, err = nil, fmt.Errorf("patcher panicked: %v", r)
+		}
+	}()
+	return patcher.Patch(toks, ent, o)
+}
+
+// firstNonFinite returns the first token whose entropy or prominence is
+// NaN or ±Inf, or -1.
+func firstNonFinite(ent, prom []float32) int {
+	for i := range ent {
+		if e := float64(ent[i]); math.IsNaN(e) || math.IsInf(e, 0) {
+			return i
+		}
+	}
+	for i := range prom {
+		if p := float64(prom[i]); math.IsNaN(p) || math.IsInf(p, 0) {
+			return i
+		}
+	}
+	return -1
 }

@@ -255,6 +255,25 @@ func (fn *pretokenizeFn) Setup() error {
 	return err
 }
 
+// safeSegment is segment that never fails on the input: a segmenter's
+// error or panic becomes Result.Reject (Bug for a panic) over the basic
+// reading, so one bad input cannot crash the worker; the limits stage
+// turns it into a reject.
+func (fn *pretokenizeFn) safeSegment(d record.Document) (r Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = Result{Reject: fmt.Errorf("segmenter panicked: %v", p), Bug: true}, nil
+		}
+		if err != nil {
+			r, err = Result{Reject: err}, nil
+		}
+		if r.Reject != nil && len(r.Segments) == 0 {
+			r.Segments = []Segment{{Modality: Classify(d.Data), Data: d.Data}}
+		}
+	}()
+	return fn.segment(d)
+}
+
 // segment runs the segmenter in the richest form it implements.
 func (fn *pretokenizeFn) segment(d record.Document) (Result, error) {
 	name := path.Base(d.Source)
@@ -272,7 +291,11 @@ func (fn *pretokenizeFn) segment(d record.Document) (Result, error) {
 }
 
 func (fn *pretokenizeFn) ProcessElement(ctx context.Context, d record.Document, emit func(record.Document)) error {
-	r, err := fn.segment(d)
+	if d.Rejected() {
+		emit(d) // a reject of an earlier stage, on its way to rejects/
+		return nil
+	}
+	r, err := fn.safeSegment(d)
 	if err != nil {
 		return fmt.Errorf("segment document %q: %w", d.ID, err)
 	}

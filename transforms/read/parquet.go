@@ -15,8 +15,13 @@ import (
 )
 
 // rowGroups returns the number of row groups of a Parquet file (reads the
-// footer only).
-func rowGroups(ctx context.Context, path string) (int64, error) {
+// footer only). A footer that makes the library panic is an error.
+func rowGroups(ctx context.Context, path string) (n int64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = 0, fmt.Errorf("parquet footer of %s: reader panicked: %v", path, r)
+		}
+	}()
 	ra, err := fsio.OpenRandom(ctx, path)
 	if err != nil {
 		return 0, err
@@ -32,8 +37,10 @@ func rowGroups(ctx context.Context, path string) (int64, error) {
 
 // readParquet reads row groups [Start, End) of a Parquet file, fetching only
 // the text, id and kept columns. The text column may be string or binary;
-// id and kept columns may be any primitive type (rendered as text).
-func readParquet(ctx context.Context, sp record.Split, o Options, emit func(record.Document), reject func(string)) error {
+// id and kept columns may be any primitive type (rendered as text). A row
+// over MaxRowBytes is rejected; so is a file without a text column (once)
+// and a row group larger than MaxFileBytes uncompressed (unread).
+func readParquet(ctx context.Context, sp record.Split, o Options, emit func(record.Document), reject rejectFn) error {
 	ra, err := fsio.OpenRandom(ctx, sp.Path)
 	if err != nil {
 		return err
@@ -62,12 +69,14 @@ func readParquet(ctx context.Context, sp record.Split, o Options, emit func(reco
 		}
 	}
 	if textCol < 0 {
-		return fmt.Errorf("no text column (looked for %v; set --text-field)", textFields)
+		reject(0, "", classNoText, fmt.Sprintf("no text column (looked for %v; set --text-field)", textFields), nil, -1)
+		return nil
 	}
 	idCol := -1
 	if o.IDField != "" {
 		if idCol = colOf(o.IDField); idCol < 0 {
-			return fmt.Errorf("no id column %q", o.IDField)
+			reject(0, "", classNoText, fmt.Sprintf("no id column %q", o.IDField), nil, -1)
+			return nil
 		}
 	} else {
 		for _, f := range DefaultIDFields {
@@ -95,8 +104,21 @@ func readParquet(ctx context.Context, sp record.Split, o Options, emit func(reco
 	for g := 0; g < int(sp.Start); g++ {
 		row += pr.MetaData().RowGroup(g).NumRows()
 	}
+	if sp.End > int64(pr.NumRowGroups()) || sp.Start < 0 {
+		return fmt.Errorf("row groups [%d,%d) of a file with %d", sp.Start, sp.End, pr.NumRowGroups())
+	}
 	for g := sp.Start; g < sp.End; g++ {
+		rg := pr.MetaData().RowGroup(int(g))
+		if size := rg.TotalByteSize(); size > o.maxFileBytes() || size < 0 {
+			// Rows of this group are not read: one reject stands for them.
+			reject(row, "", classRowTooLarge, fmt.Sprintf("row group %d: %d bytes uncompressed (%d rows), over --max-file-bytes %d", g, size, rg.NumRows(), o.maxFileBytes()), nil, size)
+			row += rg.NumRows()
+			continue
+		}
 		groups = append(groups, int(g))
+	}
+	if len(groups) == 0 {
+		return nil
 	}
 	rr, err := fr.GetRecordReader(ctx, cols, groups)
 	if err != nil {
@@ -111,7 +133,11 @@ func readParquet(ctx context.Context, sp record.Split, o Options, emit func(reco
 			row++
 			data, ok := bytesAt(text, i)
 			if !ok {
-				reject(fmt.Sprintf("row %d: null or non-text %s", seq, rec.ColumnName(pos[textCol])))
+				reject(seq, "", classNoText, fmt.Sprintf("row %d: null or non-text %s", seq, rec.ColumnName(pos[textCol])), nil, -1)
+				continue
+			}
+			if size := rowBytes(rec, i); size > o.maxRowBytes() {
+				reject(seq, "", classRowTooLarge, fmt.Sprintf("row %d: %d bytes, over --max-row-bytes %d", seq, size, o.maxRowBytes()), data, size)
 				continue
 			}
 			d := record.Document{Seq: seq, Data: data, Modality: "text",
@@ -139,6 +165,31 @@ func readParquet(ctx context.Context, sp record.Split, o Options, emit func(reco
 		return fmt.Errorf("row groups [%d,%d): %w", sp.Start, sp.End, err)
 	}
 	return nil
+}
+
+// rowBytes is the size of row i's fetched values (strings and binaries by
+// length, other values by their text form).
+func rowBytes(rec arrow.RecordBatch, i int) int64 {
+	n := int64(0)
+	for c := 0; c < int(rec.NumCols()); c++ {
+		col := rec.Column(c)
+		if col.IsNull(i) {
+			continue
+		}
+		switch a := col.(type) {
+		case *array.String:
+			n += int64(a.ValueLen(i))
+		case *array.LargeString:
+			n += int64(len(a.Value(i)))
+		case *array.Binary:
+			n += int64(a.ValueLen(i))
+		case *array.LargeBinary:
+			n += int64(len(a.Value(i)))
+		default:
+			n += int64(len(a.ValueStr(i)))
+		}
+	}
+	return n
 }
 
 // bytesAt returns the bytes of a string or binary value (copied, since the

@@ -15,23 +15,29 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"sort"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/fsio"
 	"github.com/bltpipe/bltpipe/transforms/progress"
 	"github.com/bltpipe/bltpipe/transforms/record"
+	"github.com/bltpipe/bltpipe/transforms/reject"
 )
 
 func init() {
 	register.DoFn3x1[context.Context, []byte, func(record.Split), error](&expandFn{})
-	register.DoFn3x1[context.Context, record.Split, func(record.Document), error](&readSplitFn{})
+	register.DoFn4x1[context.Context, record.Split, func(record.Document), func(record.Tally), error](&readSplitFn{})
 	register.Emitter1[record.Split]()
 	register.Emitter1[record.Document]()
+	register.Emitter1[record.Tally]()
 }
 
 // DefaultIDFields is Meta's order for choosing a document id
@@ -55,6 +61,30 @@ type Options struct {
 	JSONLSplitBytes int64
 	// RowGroupsPerSplit is how many Parquet row groups one split reads; 0 means 1.
 	RowGroupsPerSplit int64
+	// Limits on what one input unit may make the reader hold; 0 means the
+	// default. A line, row, file or row group over its limit becomes a
+	// reject (rejects/) and is never held whole in memory.
+	MaxLineBytes int64 // a JSONL line (default DefaultMaxLineBytes)
+	MaxRowBytes  int64 // a Parquet row: text, id and kept values (default DefaultMaxRowBytes)
+	MaxFileBytes int64 // a whole-file document, and a Parquet row group uncompressed (default DefaultMaxFileBytes)
+}
+
+// Default limits of the read stage.
+const (
+	DefaultMaxLineBytes = 64 << 20
+	DefaultMaxRowBytes  = 64 << 20
+	DefaultMaxFileBytes = 1 << 30
+)
+
+func (o Options) maxLineBytes() int64 { return orDefault(o.MaxLineBytes, DefaultMaxLineBytes) }
+func (o Options) maxRowBytes() int64  { return orDefault(o.MaxRowBytes, DefaultMaxRowBytes) }
+func (o Options) maxFileBytes() int64 { return orDefault(o.MaxFileBytes, DefaultMaxFileBytes) }
+
+func orDefault(v, d int64) int64 {
+	if v > 0 {
+		return v
+	}
+	return d
 }
 
 func (o Options) jsonlSplitBytes() int64 {
@@ -72,12 +102,20 @@ func (o Options) rowGroupsPerSplit() int64 {
 }
 
 // Read expands the patterns (globs, directories or files; local or gs://)
-// into splits and reads them. It returns a PCollection<record.Document>.
+// into splits and reads them. It returns a PCollection<record.Document>;
+// rejected records and refused files are elements too (Document.Rejected).
 func Read(s beam.Scope, patterns []string, o Options) beam.PCollection {
+	docs, _ := ReadTallied(s, patterns, o)
+	return docs
+}
+
+// ReadTallied is Read that also returns the PCollection<record.Tally> of
+// records seen, one per split (documents and rejects it emitted).
+func ReadTallied(s beam.Scope, patterns []string, o Options) (docs, tallies beam.PCollection) {
 	s = s.Scope("Read")
 	splits := Splits(s, patterns, o)
 	splits = beam.Reshuffle(s, splits)
-	return beam.ParDo(s, &readSplitFn{Options: o}, splits)
+	return beam.ParDo2(s, &readSplitFn{Options: o}, splits)
 }
 
 // Splits returns the PCollection<record.Split> of the patterns, before the
@@ -110,16 +148,23 @@ func (fn *expandFn) ProcessElement(ctx context.Context, _ []byte, emit func(reco
 func Plan(ctx context.Context, patterns []string, o Options) ([]record.Split, error) {
 	seen := map[string]bool{}
 	var files []string
+	var rejected []record.Split // refused files: one split each, yielding one reject
 	for _, p := range patterns {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
-		matched, err := fsio.Expand(ctx, p)
+		matched, refused, err := fsio.ExpandChecked(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		if len(matched) == 0 {
+		for _, r := range refused {
+			if !seen[r.Path] {
+				seen[r.Path] = true
+				rejected = append(rejected, record.Split{Path: r.Path, Format: record.FormatRejected, RejectClass: r.Class, RejectReason: r.Reason})
+			}
+		}
+		if len(matched) == 0 && len(refused) == 0 {
 			return nil, fmt.Errorf("input %q matches no files", p)
 		}
 		for _, f := range matched {
@@ -129,7 +174,7 @@ func Plan(ctx context.Context, patterns []string, o Options) ([]record.Split, er
 			}
 		}
 	}
-	if len(files) == 0 {
+	if len(files) == 0 && len(rejected) == 0 {
 		return nil, fmt.Errorf("no input files (give --input)")
 	}
 	sort.Strings(files)
@@ -141,6 +186,8 @@ func Plan(ctx context.Context, patterns []string, o Options) ([]record.Split, er
 		}
 		out = append(out, ss...)
 	}
+	out = append(out, rejected...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	for i := range out {
 		out[i].Ordinal = int64(i)
 		out[i].Key = splitKey(out[i])
@@ -176,11 +223,15 @@ func FormatOf(path string) (format, compression string) {
 
 func planFile(ctx context.Context, path string, o Options) ([]record.Split, error) {
 	format, comp := FormatOf(path)
+	refuse := func(class, reason string) []record.Split {
+		return []record.Split{{Path: path, Format: record.FormatRejected, RejectClass: class, RejectReason: reason}}
+	}
 	switch format {
 	case record.FormatParquet:
 		n, err := rowGroups(ctx, path)
 		if err != nil {
-			return nil, err
+			// A file that is not Parquet is bad input, not a failed run.
+			return refuse(classCorrupt, err.Error()), nil
 		}
 		var out []record.Split
 		step := o.rowGroupsPerSplit()
@@ -207,26 +258,50 @@ func planFile(ctx context.Context, path string, o Options) ([]record.Split, erro
 		if err != nil {
 			return nil, err
 		}
+		if size > o.maxFileBytes() {
+			return refuse(classFileTooLarge, fmt.Sprintf("%d bytes, over --max-file-bytes %d", size, o.maxFileBytes())), nil
+		}
 		return []record.Split{{Path: path, Format: format, Start: 0, End: size}}, nil
 	}
 }
 
 var (
-	docsRead     = beam.NewCounter("bltpipe", "documents_read")
-	bytesRead    = beam.NewCounter("bltpipe", "bytes_read")
-	docsRejected = beam.NewCounter("bltpipe", "rejected")
-	splitsRead   = beam.NewCounter("bltpipe", "splits")
+	docsRead   = beam.NewCounter("bltpipe", "documents_read")
+	bytesRead  = beam.NewCounter("bltpipe", "bytes_read")
+	splitsRead = beam.NewCounter("bltpipe", "splits")
 )
 
-// readSplitFn reads one split and emits its documents in order.
+// Reject classes of the read stage (see transforms/reject).
+const (
+	classBadJSON      = reject.ClassBadJSON
+	classNoText       = reject.ClassNoText
+	classLineTooLong  = reject.ClassLineTooLong
+	classRowTooLarge  = reject.ClassRowTooLarge
+	classFileTooLarge = reject.ClassFileTooLarge
+	classCorrupt      = reject.ClassCorrupt
+	classIO           = reject.ClassIO
+)
+
+// rejectFn reports a record of the split that is left out: seq orders it
+// among the split's records, id is its doc_id if known, input the
+// offending bytes (only the head is kept), size their full length (-1 if
+// unknown).
+type rejectFn func(seq int64, id, class, message string, input []byte, size int64)
+
+// readSplitFn reads one split and emits its documents and rejects in
+// order, then one tally of the records it emitted. It never fails on bad
+// input: a record, or the rest of a split that cannot be read, becomes a
+// reject; a panic in a decoder too.
 type readSplitFn struct {
 	Options Options
 }
 
-func (fn *readSplitFn) ProcessElement(ctx context.Context, sp record.Split, emit func(record.Document)) error {
+func (fn *readSplitFn) ProcessElement(ctx context.Context, sp record.Split, emit func(record.Document), tally func(record.Tally)) (err error) {
 	splitsRead.Inc(ctx, 1)
+	var seen int64
 	out := func(d record.Document) {
 		d.Split, d.Ordinal, d.Source = sp.ID, sp.Ordinal, sp.Path
+		seen++
 		docsRead.Inc(ctx, 1)
 		bytesRead.Inc(ctx, int64(len(d.Data)))
 		progress.Documents.Add(1)
@@ -234,24 +309,49 @@ func (fn *readSplitFn) ProcessElement(ctx context.Context, sp record.Split, emit
 		emit(d)
 	}
 	rejected := 0
-	reject := func(reason string) {
-		docsRejected.Inc(ctx, 1)
-		progress.Rejected.Add(1)
+	rej := func(seq int64, id, class, message string, input []byte, size int64) {
+		seen++
+		reject.Count(ctx, schemas.StageRead)
 		if rejected++; rejected <= 3 {
-			log.Warnf(ctx, "%s: rejected a record: %s", sp.Key, reason)
+			log.Warnf(ctx, "%s: rejected a record: %s", reject.Printable(sp.Key), reject.Printable(message))
 		}
+		emit(record.Document{Split: sp.ID, Ordinal: sp.Ordinal, Source: sp.Path, Seq: seq, ID: id,
+			Reject: reject.New(schemas.StageRead, class, message, input, size)})
 	}
-	var err error
+	defer func() {
+		if r := recover(); r != nil {
+			rej(math.MaxInt64, "", reject.ClassPanic, fmt.Sprintf("reader panicked (rest of split %s dropped): %v", sp.Key, r), nil, -1)
+			err = nil
+		}
+		if err == nil {
+			tally(record.Tally{Split: sp.ID, Stage: schemas.StageRead, Seen: seen})
+		}
+	}()
 	switch sp.Format {
+	case record.FormatRejected:
+		rej(0, "", sp.RejectClass, sp.RejectReason, nil, -1)
 	case record.FormatParquet:
-		err = readParquet(ctx, sp, fn.Options, out, reject)
+		err = readParquet(ctx, sp, fn.Options, out, rej)
 	case record.FormatJSONL:
-		err = readJSONL(ctx, sp, fn.Options, out, reject)
+		err = readJSONL(ctx, sp, fn.Options, out, rej)
 	default:
-		err = readText(ctx, sp, fn.Options, out)
+		err = readText(ctx, sp, fn.Options, out, rej)
 	}
 	if err != nil {
-		return fmt.Errorf("split %s (%s): %w", sp.ID, sp.Key, err)
+		// The split's container failed part-way (truncated gzip, corrupt
+		// page, vanished file): what was read stays, the rest is one reject.
+		rej(math.MaxInt64, "", classOf(err), fmt.Sprintf("rest of split unreadable: %v", err), nil, -1)
+		err = nil
 	}
 	return nil
+}
+
+// classOf classifies a split-level read error: the file system's errors
+// (permission, vanished file) are "io", the rest "corrupt".
+func classOf(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return classIO
+	}
+	return classCorrupt
 }

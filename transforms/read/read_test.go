@@ -39,7 +39,7 @@ func readAll(t *testing.T, patterns []string, o Options) ([]record.Split, []reco
 			d.Split, d.Ordinal, d.Source = sp.ID, sp.Ordinal, sp.Path
 			docs = append(docs, d)
 		}
-		rej := func(string) { rejected++ }
+		rej := func(int64, string, string, string, []byte, int64) { rejected++ }
 		var err error
 		switch sp.Format {
 		case record.FormatJSONL:
@@ -47,7 +47,7 @@ func readAll(t *testing.T, patterns []string, o Options) ([]record.Split, []reco
 		case record.FormatParquet:
 			err = readParquet(ctx, sp, o, out, rej)
 		default:
-			err = readText(ctx, sp, o, out)
+			err = readText(ctx, sp, o, out, rej)
 		}
 		if err != nil {
 			t.Fatal(err)

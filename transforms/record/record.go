@@ -20,6 +20,7 @@ func init() {
 	beam.RegisterType(reflect.TypeOf((*Patch)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*Scored)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*ShardInfo)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*Tally)(nil)).Elem())
 }
 
 // Input formats of a split.
@@ -27,6 +28,10 @@ const (
 	FormatText    = "text"    // the whole file is one document
 	FormatJSONL   = "jsonl"   // one JSON object per line
 	FormatParquet = "parquet" // one row per document
+	// FormatRejected is a file the planner refused (unsafe name, symlink
+	// leaving the input root, device, FIFO, unreadable footer, …): its
+	// split yields one reject and no document.
+	FormatRejected = "rejected"
 )
 
 // Split is a unit of input work with a stable identity: a whole file, a byte
@@ -44,6 +49,8 @@ type Split struct {
 	// belongs to the split holding its first byte), row groups [Start, End)
 	// for Parquet, unused (0, size) for text files.
 	Start, End int64
+	// RejectClass and RejectReason are set for FormatRejected splits.
+	RejectClass, RejectReason string
 }
 
 // Document is one input document.
@@ -66,6 +73,34 @@ type Document struct {
 	// segments); set by the pretokenize stage. It stays small: a few
 	// strings and one span per segment, never per-token arrays.
 	Origin Origin
+	// Reject is set (Stage != "") when the document, or the piece of input
+	// it stands for, was left out. Such an element carries no Data; it
+	// travels through the same fused per-split path as the documents, every
+	// stage passes it on untouched, and the writer puts it in rejects/
+	// (package transforms/reject) instead of the data tables.
+	Reject Reject
+}
+
+// Reject says why an input was left out and where.
+type Reject struct {
+	Stage   string // "read", "pretokenize", "limits", "patch" or "write"
+	Class   string // short machine-readable class, e.g. "bad_json", "too_large"
+	Message string // human-readable reason
+	Head    []byte // the first bytes of the offending input (bounded)
+	Size    int64  // size of the offending input in bytes, -1 if unknown
+}
+
+// Rejected reports whether the element is a reject.
+func (d Document) Rejected() bool { return d.Reject.Stage != "" }
+
+// Tally counts input units a stage saw for one split, so the sink can check
+// documents + rejected = seen: the read stage reports the records it read
+// (lines, rows, files, refused files); a stage that turns one element into
+// k elements reports k-1 for it.
+type Tally struct {
+	Split string
+	Stage string
+	Seen  int64
 }
 
 // Origin says where a document's bytes come from. A source (an input file

@@ -31,12 +31,14 @@ import (
 	"github.com/bltpipe/bltpipe/transforms/fsio"
 	"github.com/bltpipe/bltpipe/transforms/progress"
 	"github.com/bltpipe/bltpipe/transforms/record"
+	"github.com/bltpipe/bltpipe/transforms/reject"
 	"github.com/bltpipe/bltpipe/transforms/waterfill"
 )
 
 func init() {
 	register.DoFn3x1[context.Context, record.Scored, func(record.ShardInfo), error](&writeFn{})
-	register.DoFn5x1[context.Context, []byte, func(*record.ShardInfo) bool, func(*waterfill.Stats) bool, func(string), error](&finalizeFn{})
+	register.DoFn6x1[context.Context, []byte, func(*record.ShardInfo) bool, func(*waterfill.Stats) bool, func(*record.Tally) bool, func(string), error](&finalizeFn{})
+	register.Iter1[record.Tally]()
 	register.Emitter1[record.ShardInfo]()
 	register.Emitter1[string]()
 	register.Iter1[record.ShardInfo]()
@@ -84,6 +86,24 @@ type Config struct {
 	Embeddings bool
 	BLTArrow   string // NAME for blt/NAME.shard_K.arrow; empty: no BLT Arrow output
 	Run        Run
+	// MaxRowBytes bounds a documents/ row (mostly 8 bytes per token of
+	// entropies and prominence); a document over it is rejected at the
+	// write stage. 0 means DefaultMaxRowBytes.
+	MaxRowBytes int64
+	// MaxRejects decides when the run fails for rejecting too much; the
+	// zero value allows no reject at all.
+	MaxRejects reject.Budget
+}
+
+// DefaultMaxRowBytes keeps a row well inside Arrow's 2 GiB offsets and
+// readers' row-group buffers.
+const DefaultMaxRowBytes = 512 << 20
+
+func (c Config) maxRowBytes() int64 {
+	if c.MaxRowBytes > 0 {
+		return c.MaxRowBytes
+	}
+	return DefaultMaxRowBytes
 }
 
 // Shards writes every split's shard files and returns a
@@ -93,12 +113,17 @@ func Shards(s beam.Scope, scored beam.PCollection, c Config) beam.PCollection {
 	return beam.ParDo(s, &writeFn{Config: c}, scored)
 }
 
-// Finalize waits for all shards and the stats, then writes
-// waterfill/_STATS.json, removes stale shards, and writes _MANIFEST.json
-// last. It returns a PCollection<string> holding the manifest's path.
-func Finalize(s beam.Scope, shards, stats beam.PCollection, c Config) beam.PCollection {
+// Finalize waits for all shards, the stats and the stages' tallies
+// (PCollection<record.Tally>), then writes waterfill/_STATS.json, removes
+// stale shards, and writes _MANIFEST.json last. It returns a
+// PCollection<string> holding the manifest's path.
+//
+// The manifest records the accounting documents + rejected = seen; when it
+// does not hold, or the rejects exceed MaxRejects, the manifest says so
+// (status "failed", error) and the pipeline fails.
+func Finalize(s beam.Scope, shards, stats, tallies beam.PCollection, c Config) beam.PCollection {
 	s = s.Scope("Finalize")
-	return beam.ParDo(s, &finalizeFn{Config: c}, beam.Impulse(s), beam.SideInput{Input: shards}, beam.SideInput{Input: stats})
+	return beam.ParDo(s, &finalizeFn{Config: c}, beam.Impulse(s), beam.SideInput{Input: shards}, beam.SideInput{Input: stats}, beam.SideInput{Input: tallies})
 }
 
 // ShardName returns the relative path of a split's file in a table.
@@ -110,6 +135,8 @@ func ShardName(table, split string, ordinal int64, bltName string) string {
 		return table + "/" + split + schemas.HypergraphExt
 	case schemas.BLTArrowDir:
 		return fmt.Sprintf("%s/%s.shard_%d.arrow", schemas.BLTArrowDir, bltName, ordinal)
+	case schemas.RejectsDir:
+		return reject.ShardName(split)
 	}
 	panic("write: unknown table " + table)
 }
@@ -127,6 +154,9 @@ type splitFiles struct {
 	patches *parquetTable
 	blt     *bltTable
 	graph   *sidecar
+	rejects *reject.Table // opened at the split's first reject
+	source  string
+	open    bool // data tables opened (at the split's first document)
 }
 
 type writeFn struct {
@@ -150,13 +180,32 @@ func (fn *writeFn) ProcessElement(ctx context.Context, sc record.Scored, emit fu
 		if fn.done[sc.Doc.Split] {
 			return fmt.Errorf("split %s: documents arrived after the split was closed; the pipeline must not shuffle between read and write", sc.Doc.Split)
 		}
-		f, err := fn.openSplit(ctx, sc.Doc.Split, sc.Doc.Ordinal, sc.Doc.Source)
-		if err != nil {
-			return err
-		}
-		fn.cur = f
+		fn.cur = &splitFiles{split: sc.Doc.Split, ordinal: sc.Doc.Ordinal, source: sc.Doc.Source}
 	}
 	f := fn.cur
+	if !sc.Doc.Rejected() {
+		if size := rowBytes(sc); size > fn.Config.maxRowBytes() {
+			reject.Count(ctx, schemas.StageWrite)
+			sc = record.Scored{Doc: reject.Of(sc.Doc, schemas.StageWrite, reject.ClassRowTooLarge,
+				fmt.Sprintf("documents row of about %d bytes, over the row limit %d", size, fn.Config.maxRowBytes()))}
+		}
+	}
+	if sc.Doc.Rejected() {
+		if f.rejects == nil {
+			t, err := reject.NewTable(ctx, fn.Config.Output, f.split)
+			if err != nil {
+				f.abort()
+				return err
+			}
+			f.rejects = t
+		}
+		return f.rejects.Append(sc.Doc)
+	}
+	if !f.open {
+		if err := fn.openData(ctx, f); err != nil {
+			return err
+		}
+	}
 	if err := appendDocument(f.docs, sc); err != nil {
 		return err
 	}
@@ -187,24 +236,37 @@ func (fn *writeFn) FinishBundle(ctx context.Context, emit func(record.ShardInfo)
 	return fn.closeSplit(ctx, emit)
 }
 
-func (fn *writeFn) openSplit(ctx context.Context, split string, ordinal int64, source string) (f *splitFiles, err error) {
+// rowBytes estimates the documents/ row of sc: per-token entropies and
+// prominence, patch lengths, and the strings.
+func rowBytes(sc record.Scored) int64 {
+	n := int64(4*len(sc.Entropies)+4*len(sc.Prominence)+4*len(sc.PatchLengths)) + int64(len(sc.Doc.ID)+len(sc.Doc.Source)+len(sc.Doc.Modality))
+	for _, k := range sc.Doc.Keep {
+		n += int64(len(k))
+	}
+	return n
+}
+
+// openData opens the data tables of f's split (at its first document, so
+// a split of rejects only has no data shards).
+func (fn *writeFn) openData(ctx context.Context, f *splitFiles) (err error) {
 	c := fn.Config
+	split, ordinal, source := f.split, f.ordinal, f.source
 	out := func(table string) string { return fsio.Join(c.Output, ShardName(table, split, ordinal, c.BLTArrow)) }
-	f = &splitFiles{split: split, ordinal: ordinal}
+	f.open = true
 	defer func() {
 		if err != nil {
 			f.abort()
 		}
 	}()
 	if f.docs, err = newParquetTable(ctx, schemas.DocumentsDir, out(schemas.DocumentsDir), schemas.Documents(c.Keep), docRowsPerGroup); err != nil {
-		return f, err
+		return err
 	}
 	if f.patches, err = newParquetTable(ctx, schemas.PatchesDir, out(schemas.PatchesDir), schemas.Patches(c.Embeddings), patchRowsPerGroup); err != nil {
-		return f, err
+		return err
 	}
 	if c.BLTArrow != "" {
 		if f.blt, err = newBLTTable(ctx, out(schemas.BLTArrowDir)); err != nil {
-			return f, err
+			return err
 		}
 	}
 	run, _ := json.Marshal(c.Run)
@@ -218,9 +280,9 @@ func (fn *writeFn) openSplit(ctx context.Context, split string, ordinal int64, s
 		"run":            string(run),
 	}
 	if f.graph, err = newSidecar(out(schemas.HypergraphDir), meta); err != nil {
-		return f, err
+		return err
 	}
-	return f, nil
+	return nil
 }
 
 func (f *splitFiles) abort() {
@@ -236,6 +298,9 @@ func (f *splitFiles) abort() {
 	if f.graph != nil {
 		f.graph.abort()
 	}
+	if f.rejects != nil {
+		f.rejects.Abort()
+	}
 }
 
 func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) error {
@@ -247,6 +312,18 @@ func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) 
 		emit(record.ShardInfo{Table: table, Path: fsio.Rel(c.Output, file.Path()), Split: f.split, Rows: rows, Bytes: file.Size(), SHA256: file.SHA256()})
 		shardsWritten.Inc(ctx, 1)
 		progress.Shards.Add(1)
+	}
+	if f.rejects != nil {
+		if err := f.rejects.Close(); err != nil {
+			f.rejects = nil
+			f.abort()
+			return err
+		}
+		info(schemas.RejectsDir, f.rejects.Rows(), f.rejects.File())
+		f.rejects = nil
+	}
+	if !f.open {
+		return nil // a split of rejects only: no data tables
 	}
 	for _, t := range []*parquetTable{f.docs, f.patches} {
 		if err := t.close(); err != nil {
@@ -281,11 +358,18 @@ func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) 
 
 // Manifest is the content of _MANIFEST.json.
 type Manifest struct {
-	SchemaVersion string             `json:"schema_version"`
-	Run           Run                `json:"run"`
-	Counts        Counts             `json:"counts"`
-	Stats         string             `json:"stats"`
-	Shards        []record.ShardInfo `json:"shards"`
+	SchemaVersion string `json:"schema_version"`
+	Run           Run    `json:"run"`
+	Counts        Counts `json:"counts"`
+	// Accounting is documents + rejected = seen, per stage; Status is "ok"
+	// or "failed" with Error saying why (accounting mismatch, or rejects
+	// over --max-rejects: the shards are complete but the run failed).
+	Accounting reject.Accounting  `json:"accounting"`
+	MaxRejects string             `json:"max_rejects"`
+	Status     string             `json:"status"`
+	Error      string             `json:"error,omitempty"`
+	Stats      string             `json:"stats"`
+	Shards     []record.ShardInfo `json:"shards"`
 }
 
 // Counts totals the run.
@@ -294,13 +378,14 @@ type Counts struct {
 	Documents int64 `json:"documents"`
 	Patches   int64 `json:"patches"`
 	Tokens    int64 `json:"tokens"`
+	Rejected  int64 `json:"rejected"`
 }
 
 type finalizeFn struct {
 	Config Config
 }
 
-func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter func(*record.ShardInfo) bool, statsIter func(*waterfill.Stats) bool, emit func(string)) error {
+func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter func(*record.ShardInfo) bool, statsIter func(*waterfill.Stats) bool, tallyIter func(*record.Tally) bool, emit func(string)) error {
 	c := fn.Config
 	var shards []record.ShardInfo
 	seen := map[string]bool{}
@@ -335,7 +420,7 @@ func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter fu
 		return err
 	}
 
-	m := Manifest{SchemaVersion: schemas.Version, Run: c.Run, Stats: schemas.StatsFile, Shards: shards}
+	m := Manifest{SchemaVersion: schemas.Version, Run: c.Run, Stats: schemas.StatsFile, Shards: shards, MaxRejects: c.MaxRejects.String(), Status: "ok"}
 	splits := map[string]bool{}
 	for _, s := range shards {
 		splits[s.Split] = true
@@ -344,10 +429,26 @@ func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter fu
 			m.Counts.Documents += s.Rows
 		case schemas.PatchesDir:
 			m.Counts.Patches += s.Rows
+		case schemas.RejectsDir:
+			m.Counts.Rejected += s.Rows
 		}
 	}
 	m.Counts.Splits = int64(len(splits))
 	m.Counts.Tokens = st.Tokens.N
+	acc, err := accounting(ctx, c.Output, m.Counts, shards, tallyIter)
+	if err != nil {
+		return err
+	}
+	m.Accounting = acc
+	var failure error
+	if err := acc.Check(); err != nil {
+		failure = err
+	} else if over, why := c.MaxRejects.Exceeded(acc.Rejected, acc.Seen); over {
+		failure = fmt.Errorf("too many rejects: %s (see %s/)", why, schemas.RejectsDir)
+	}
+	if failure != nil {
+		m.Status, m.Error = "failed", failure.Error()
+	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -356,8 +457,40 @@ func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter fu
 	if _, err := fsio.WriteFile(ctx, path, append(b, '\n')); err != nil {
 		return err
 	}
+	if failure != nil {
+		return fmt.Errorf("%w (manifest %s)", failure, path)
+	}
 	emit(path)
 	return nil
+}
+
+// accounting totals the stages' tallies (seen) and counts the rejects by
+// stage from the committed rejects/ shards' stage column.
+func accounting(ctx context.Context, out string, counts Counts, shards []record.ShardInfo, tallyIter func(*record.Tally) bool) (reject.Accounting, error) {
+	a := reject.Accounting{Documents: counts.Documents, Rejected: counts.Rejected, SeenByStage: map[string]int64{}}
+	seen := map[string]bool{} // a retried bundle may report a split's tally twice
+	var t record.Tally
+	for tallyIter(&t) {
+		k := t.Split + "\x00" + t.Stage
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		a.Seen += t.Seen
+		a.SeenByStage[t.Stage] += t.Seen
+	}
+	var files []string
+	for _, s := range shards {
+		if s.Table == schemas.RejectsDir {
+			files = append(files, fsio.Join(out, s.Path))
+		}
+	}
+	by, err := reject.CountByStage(ctx, files)
+	if err != nil {
+		return a, err
+	}
+	a.ByStage = by
+	return a, nil
 }
 
 // removeStale deletes shard files this run did not produce (left by an
@@ -365,13 +498,14 @@ func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter fu
 // Only names bltpipe writes are considered.
 func removeStale(ctx context.Context, out string, keep map[string]bool) error {
 	globs := []string{
+		schemas.RejectsDir + "/part-*" + schemas.ParquetExt,
 		schemas.DocumentsDir + "/part-*" + schemas.ParquetExt,
 		schemas.PatchesDir + "/part-*" + schemas.ParquetExt,
 		schemas.HypergraphDir + "/part-*" + schemas.HypergraphExt,
 		schemas.BLTArrowDir + "/*.shard_*.arrow",
 		schemas.BLTArrowDir + "/*.shard_*.arrow" + schemas.CompleteSuffix,
 	}
-	for _, dir := range []string{schemas.DocumentsDir, schemas.PatchesDir, schemas.HypergraphDir, schemas.BLTArrowDir, schemas.WaterfillDir, "."} {
+	for _, dir := range []string{schemas.RejectsDir, schemas.DocumentsDir, schemas.PatchesDir, schemas.HypergraphDir, schemas.BLTArrowDir, schemas.WaterfillDir, "."} {
 		if dir == "." {
 			globs = append(globs, ".*"+fsio.TempMarker+"*")
 		} else {

@@ -7,8 +7,14 @@ PKGS    := ./...
 
 all: build
 
+# bltpipe --version prints the commit: the toolchain stamps it with
+# -buildvcs=true (GOFLAGS may say false), and -X injects it for builds
+# outside a git checkout's reach of the toolchain.
+COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.commit=$(COMMIT)
+
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/bltpipe
+	CGO_ENABLED=0 $(GO) build -buildvcs=true -ldflags='$(LDFLAGS)' -o $(BIN) ./cmd/bltpipe
 
 vet:
 	$(GO) vet $(PKGS)
@@ -34,12 +40,13 @@ bench-gpu:
 	bash bench/gpu.sh
 
 # Tools the tests use (they skip without them locally, and fail without
-# them when CI=true): Debian's sqlite3 CLI (independent sidecar reader) and
-# ffmpeg (video and Ogg decoding), DuckDB + Apache Arrow JS from npm
-# (versions pinned in test/duckdb).
+# them when CI=true): Debian's sqlite3 CLI (independent sidecar reader),
+# ffmpeg (video and Ogg decoding) and chromium (opens bltpipe report's page
+# headless), DuckDB + Apache Arrow JS from npm (versions pinned in
+# test/duckdb).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-tools:
-	@command -v sqlite3 >/dev/null && command -v ffmpeg >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sqlite3 ffmpeg; }
+	@command -v sqlite3 >/dev/null && command -v ffmpeg >/dev/null && command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sqlite3 ffmpeg chromium; }
 	cd test/duckdb && npm ci --no-audit --no-fund
 
 # The demo: bltpipe run over testdata/demo (text files, JSONL, FineWeb-like

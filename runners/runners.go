@@ -10,7 +10,8 @@
 //
 // Runners:
 //   - prism (default): Beam's portable runner, in this process, with the
-//     SDK harness in loopback mode. A progress line is printed periodically.
+//     SDK harness in loopback mode. Progress is a bar redrawn in place on a
+//     terminal, a line every ProgressEvery otherwise.
 //   - direct: an alias of prism (the Go direct runner is deprecated); says so.
 //   - universal, flink: submit to a portable job service at --endpoint
 //     (a Flink job server, a standalone prism, …). Workers default to Beam's
@@ -25,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +38,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal" // registers "universal"
 	"github.com/bltpipe/bltpipe/transforms/progress"
+	"golang.org/x/term"
 )
 
 // Names lists the accepted --runner values.
@@ -123,6 +126,10 @@ func logf(c Config, format string, args ...any) {
 	}
 }
 
+// startProgress reports progress until the returned stop is called: on a
+// terminal, a bar (percentage and ETA when the input size is planned,
+// throughput, counters) redrawn in place twice a second; elsewhere (a
+// file, a pipe, CI logs) one line every ProgressEvery.
 func startProgress(c Config) func() {
 	every := c.ProgressEvery
 	if every == 0 {
@@ -131,6 +138,11 @@ func startProgress(c Config) func() {
 	if every < 0 || c.Log == nil {
 		return func() {}
 	}
+	tty := isTerminal(c.Log)
+	if tty {
+		every = 500 * time.Millisecond
+	}
+	start, base := time.Now(), progress.Take()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -138,17 +150,30 @@ func startProgress(c Config) func() {
 		defer wg.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
-		start := time.Now()
 		for {
 			select {
 			case <-done:
+				if tty {
+					logf(c, "\r\033[K")
+				}
 				return
 			case <-t.C:
-				logf(c, "bltpipe: [%s] %s\n", time.Since(start).Round(time.Second), progress.Line())
+				el := time.Since(start)
+				if tty {
+					logf(c, "\r\033[K%s %s", el.Round(time.Second), progress.Status(base, progress.Take(), el, 24))
+				} else {
+					logf(c, "bltpipe: [%s] %s\n", el.Round(time.Second), progress.Status(base, progress.Take(), el, 0))
+				}
 			}
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// isTerminal reports whether w is a terminal (progress redraws in place).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Counters returns the pipeline's counters in namespace "bltpipe", summed

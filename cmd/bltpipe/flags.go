@@ -3,8 +3,11 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"log/slog"
 	"runtime/debug"
+	"strings"
 )
 
 // flagHelp is returned by parseFlags when the user asked for --help.
@@ -37,17 +40,77 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// version is the module version and VCS revision baked in by the Go toolchain.
+// commit is the VCS revision, injected by the Makefile's build with
+// -ldflags "-X main.commit=…" (GOFLAGS=-buildvcs=false leaves the build
+// info without one).
+var commit string
+
+// version is the module version and VCS revision: the one the Go toolchain
+// stamped (vcs.revision, with "+dirty" for a modified tree), else the one
+// the Makefile injected.
 func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
+	v, rev, dirty := "(devel)", commit, false
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if info.Main.Version != "" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
 	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	// Go 1.24+ puts the revision into a pseudo-version already
+	// (v0.0.0-DATE-REV+dirty); say it once.
+	if rev != "" && !strings.Contains(v, rev) {
+		v += " " + rev
+		if dirty {
+			v += "+dirty"
 		}
 	}
 	return v
+}
+
+// logLevels are the values of --log-level.
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+
+// globalFlags takes the flags that come before the command (--log-level)
+// off args and applies them: the default slog logger writes records of at
+// least that level to stderr.
+func globalFlags(args []string, stderr io.Writer) ([]string, error) {
+	level := slog.LevelInfo
+	set := false
+	for len(args) > 0 {
+		a := args[0]
+		var val string
+		switch {
+		case a == "--log-level" || a == "-log-level":
+			if len(args) < 2 {
+				return nil, fmt.Errorf("--log-level needs a value: debug, info, warn or error")
+			}
+			val, args = args[1], args[2:]
+		case strings.HasPrefix(a, "--log-level=") || strings.HasPrefix(a, "-log-level="):
+			val, args = a[strings.Index(a, "=")+1:], args[1:]
+		default:
+			if set {
+				slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+			}
+			return args, nil
+		}
+		l, ok := logLevels[strings.ToLower(val)]
+		if !ok {
+			return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", val)
+		}
+		level, set = l, true
+	}
+	if set {
+		slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	}
+	return args, nil
 }

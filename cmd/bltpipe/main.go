@@ -52,6 +52,11 @@ func main() {
 // dispatch finds the longest registered command name that prefixes args
 // ("model info" before "model") and runs it.
 func dispatch(args []string, stdout, stderr io.Writer) int {
+	args, err := globalFlags(args, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bltpipe: %v (see bltpipe --help)\n", err)
+		return exitUsage
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printHelp(stdout)
 		return exitOK
@@ -82,7 +87,7 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 
 func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "bltpipe: BLT entropy patches, pre-norm embeddings and prominence for any corpus.")
-	fmt.Fprintln(w, "\nUsage: bltpipe COMMAND [flags]   (bltpipe COMMAND --help for its flags)")
+	fmt.Fprintln(w, "\nUsage: bltpipe [--log-level LEVEL] COMMAND [flags]   (bltpipe COMMAND --help for its flags and examples)")
 	fmt.Fprintln(w, "\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
@@ -92,5 +97,27 @@ func printHelp(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nExit status: 0 success, 1 run failed, 2 bad flags, input or model files.")
+	io.WriteString(w, helpTail)
 }
+
+const helpTail = `
+Global flags (before COMMAND):
+  --log-level LEVEL   debug, info (default), warn or error: the least severe
+                      log records printed to stderr (log/slog; Beam's prism
+                      runner logs through it too)
+  --version           print the module version and VCS commit, then exit
+  --help              this text
+
+Examples:
+  bltpipe run --input testdata/demo --output out/demo --blt-arrow demo
+  bltpipe inspect out/demo
+  bltpipe plot out/demo --doc ID --out doc.png
+  bltpipe report out/demo --out report.html
+  bltpipe --log-level warn run --input 'data/*.jsonl.zst' --output out/
+
+Exit status:
+  0  success (also for --help and --version)
+  1  the run failed: I/O, pipeline or runner error
+  2  bad usage: unknown command or flag, bad flag value, missing or
+     unreadable input, model files or output directory
+`

@@ -16,8 +16,11 @@ import (
 	"github.com/bltpipe/bltpipe/modelio/patcher"
 	"github.com/bltpipe/bltpipe/pipelines"
 	"github.com/bltpipe/bltpipe/runners"
+	"github.com/bltpipe/bltpipe/transforms/fsio"
 	"github.com/bltpipe/bltpipe/transforms/pretokenize"
 	"github.com/bltpipe/bltpipe/transforms/progress"
+	"github.com/bltpipe/bltpipe/transforms/read"
+	"github.com/bltpipe/bltpipe/transforms/record"
 	"github.com/bltpipe/bltpipe/transforms/write"
 )
 
@@ -230,6 +233,7 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
+	planProgress(ctx, rf.opts)
 	start := time.Now()
 	p, s := beam.NewPipelineWithRoot()
 	if _, err := pipelines.Build(s, rf.opts); err != nil {
@@ -272,4 +276,33 @@ func writeTiming(ctx context.Context, output, runner string, start time.Time, co
 		t.Documents, t.Bytes, t.Tokens, t.Patches = progress.Scored.Load(), progress.Bytes.Load(), progress.Tokens.Load(), progress.Patches.Load()
 	}
 	return write.WriteTiming(ctx, output, t)
+}
+
+// planProgress gives the progress bar the size of the work: the input
+// splits as the read stage will plan them, and the bytes of their files.
+// A planning error is left for the pipeline to report.
+func planProgress(ctx context.Context, o pipelines.Options) {
+	splits, err := read.Plan(ctx, o.Inputs, read.Options{JSONLSplitBytes: o.JSONLSplitBytes, RowGroupsPerSplit: o.RowGroupsPerSplit})
+	if err != nil {
+		return
+	}
+	sizes := map[string]int64{}
+	text := true
+	for _, sp := range splits {
+		if _, ok := sizes[sp.Path]; !ok {
+			n, err := fsio.Size(ctx, sp.Path)
+			if err != nil {
+				return
+			}
+			sizes[sp.Path] = n
+		}
+		text = text && sp.Compression == "" && sp.Format != record.FormatParquet
+	}
+	var total int64
+	for _, n := range sizes {
+		total += n
+	}
+	progress.PlannedSplits.Store(int64(len(splits)))
+	progress.PlannedBytes.Store(total)
+	progress.PlannedText.Store(text)
 }

@@ -1,0 +1,38 @@
+package progress
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStatus(t *testing.T) {
+	defer func() { PlannedBytes.Store(0); PlannedText.Store(false); PlannedSplits.Store(0) }()
+	base := Snapshot{Documents: 5, Bytes: 1000}
+	cur := Snapshot{Documents: 15, Bytes: 1000 + 2500, Scored: 8, Tokens: 2000, Patches: 400, Shards: 3}
+
+	PlannedBytes.Store(10000)
+	PlannedText.Store(true)
+	got := Status(base, cur, 10*time.Second, 20)
+	// 25% of the input in 10 s: 30 s to go, 250 B/s, 200 tokens/s; only the
+	// run's own counts (since base).
+	for _, want := range []string{"[█████░░░░░░░░░░░░░░░] ", " 25% of 9.8 KiB", "ETA 30s", "250 B/s, 200 tokens/s", "read 10 docs (2.4 KiB), scored 8, 400 patches, 0 rejected, 3 files"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Status = %q, lacks %q", got, want)
+		}
+	}
+	// Past the planned size (estimates run over): capped below 100%.
+	if got := Status(Snapshot{}, Snapshot{Bytes: 20000}, time.Second, 0); !strings.Contains(got, " 99% of") || strings.Contains(got, "[") {
+		t.Errorf("over plan: %q", got)
+	}
+	// Compressed inputs: size, no ETA.
+	PlannedText.Store(false)
+	PlannedSplits.Store(4)
+	if got := Status(base, cur, time.Second, 20); strings.Contains(got, ", ETA") || !strings.Contains(got, "input 9.8 KiB (4 splits, compressed: no ETA)") {
+		t.Errorf("compressed: %q", got)
+	}
+	PlannedBytes.Store(0)
+	if got := Status(base, cur, time.Second, 20); strings.Contains(got, "input") || !strings.HasPrefix(got, "2.4 KiB/s") {
+		t.Errorf("unplanned: %q", got)
+	}
+}

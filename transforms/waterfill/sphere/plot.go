@@ -50,7 +50,7 @@ func PlotOccupancy(w io.Writer, files ...File) error {
 		ln.Width = vg.Points(1.2)
 		p.Add(plotter.NewGrid(), sc, ln)
 		p.Legend.Add("occupancy n_k", sc)
-		p.Legend.Add("capacity c_k ∝ R_k^α", ln)
+		p.Legend.Add("capacity c_k = N·R_k^α / Σ_j R_j^α", ln)
 		p.Legend.Top, p.Legend.Left = true, true
 		plots[i/cols][i%cols] = p
 	}

@@ -57,7 +57,15 @@ type duckFacts struct {
 		MaxDim int   `json:"max_dim"`
 	}
 	PatchMismatches struct{ N int64 } `json:"patch_mismatches"`
-	Samples         []struct {
+	Join            struct {
+		Rows       int64   `json:"rows"`
+		Docs       int64   `json:"docs"`
+		OutOfRange int64   `json:"out_of_range"`
+		BadBytes   int64   `json:"bad_bytes"`
+		MaxMeanErr float64 `json:"max_mean_err"`
+		MaxMaxErr  float64 `json:"max_max_err"`
+	} `json:"join"`
+	Samples []struct {
 		DocID     string  `json:"doc_id"`
 		NumTokens int64   `json:"num_tokens"`
 		E0        float64 `json:"e0"`
@@ -123,6 +131,12 @@ func TestOutputsReadByDuckDBAndArrowJS(t *testing.T) {
 	}
 	if f.Patches.Rows != int64(len(patches)) || f.Patches.Tokens != tokens || f.Patches.MinDim != 32 || f.Patches.MaxDim != 32 {
 		t.Errorf("DuckDB patches %+v; Go reads %d rows", f.Patches, len(patches))
+	}
+	// DuckDB's join of patches with documents: every patch finds its
+	// document, and its summaries are those of the document's entropies.
+	if f.Join.Rows != int64(len(patches)) || f.Join.Docs != int64(len(docs)) || f.Join.OutOfRange != 0 || f.Join.BadBytes != 0 ||
+		f.Join.MaxMeanErr > 1e-5 || f.Join.MaxMaxErr != 0 {
+		t.Errorf("DuckDB join of patches with documents: %+v; want %d rows over %d documents, all consistent", f.Join, len(patches), len(docs))
 	}
 	ids := make([]string, 0, len(docs))
 	for id := range byID {

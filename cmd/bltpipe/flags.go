@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 )
 
 // flagHelp is returned by parseFlags when the user asked for --help.
@@ -82,7 +84,8 @@ var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.Lev
 
 // globalFlags takes the flags that come before the command (--log-level)
 // off args and applies them: the default slog logger writes records of at
-// least that level to stderr.
+// least that level to stderr, and so does Beam's (beam.Init replaces the
+// default logger with one at beam/log.LogLevel, so that is set too).
 func globalFlags(args []string, stderr io.Writer) ([]string, error) {
 	level := slog.LevelInfo
 	set := false
@@ -108,6 +111,7 @@ func globalFlags(args []string, stderr io.Writer) ([]string, error) {
 			return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", val)
 		}
 		level, set = l, true
+		beamlog.LogLevel = strings.ToLower(val)
 	}
 	if set {
 		slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 )
 
 // Every command's --help has examples and exits 0; the top-level help lists
@@ -47,6 +49,7 @@ func TestVersionAndLogLevel(t *testing.T) {
 	commit = saved
 
 	defer slog.SetDefault(slog.Default())
+	defer func(l string) { beamlog.LogLevel = l }(beamlog.LogLevel)
 	for _, tc := range []struct {
 		args  []string
 		level slog.Level
@@ -65,6 +68,9 @@ func TestVersionAndLogLevel(t *testing.T) {
 		}
 		if code == exitOK && (!slog.Default().Enabled(context.Background(), tc.level) || slog.Default().Enabled(context.Background(), tc.level-1)) {
 			t.Errorf("%v: default logger does not start at %v", tc.args, tc.level)
+		}
+		if code == exitOK && beamlog.LogLevel != strings.ToLower(tc.level.String()) {
+			t.Errorf("%v: Beam's log level %q, want %v (beam.Init would reset the logger)", tc.args, beamlog.LogLevel, tc.level)
 		}
 	}
 	if code, _, stderr := runCLI(t, "frobnicate"); code != exitUsage || !strings.Contains(stderr, "unknown command") {

@@ -38,6 +38,19 @@ facts.patches = await one(`SELECT count(*) AS rows, sum(num_tokens) AS tokens,
 facts.patch_mismatches = await one(`SELECT count(*) AS n FROM ${docs} d
   LEFT JOIN (SELECT doc_id, count(*) AS n, max(patch_index) AS last FROM ${patches} GROUP BY doc_id) p USING (doc_id)
   WHERE p.n IS NULL OR p.n <> len(d.patch_lengths) OR p.last <> len(d.patch_lengths) - 1`);
+// patches joined with documents on doc_id: each patch's token range lies in
+// its document, its byte range is PatchBytes of that range, and its
+// mean/max entropy are the mean/max of the document's entropies over it
+// (DuckDB lists are 1-based: tokens [o, o+n) are entropies[o+1 : o+n]).
+facts.join = await one(`SELECT count(*) AS rows,
+  count(DISTINCT p.doc_id) AS docs,
+  sum(CASE WHEN p.token_offset + p.num_tokens > d.num_tokens THEN 1 ELSE 0 END) AS out_of_range,
+  sum(CASE WHEN p.byte_offset <> least(greatest(p.token_offset, 1) - 1, d.num_bytes)
+             OR p.byte_offset + p.byte_length <> least(greatest(p.token_offset + p.num_tokens, 1) - 1, d.num_bytes)
+           THEN 1 ELSE 0 END) AS bad_bytes,
+  max(abs(p.mean_entropy - list_avg(d.entropies[p.token_offset + 1 : p.token_offset + p.num_tokens]))) AS max_mean_err,
+  max(abs(p.max_entropy - list_max(d.entropies[p.token_offset + 1 : p.token_offset + p.num_tokens]))) AS max_max_err
+  FROM ${patches} p JOIN ${docs} d USING (doc_id)`);
 // A few exact values, by doc_id, for the Go side to compare.
 facts.samples = await rows(`SELECT doc_id, num_tokens, entropies[1] AS e0, entropies[-1] AS e_last,
   prominence[2] AS p1, patch_lengths[1] AS l0 FROM ${docs} ORDER BY doc_id LIMIT 5`);

@@ -24,6 +24,21 @@ vet:
 test: vet
 	CGO_ENABLED=0 $(GO) test -count=1 $(PKGS)
 
+# Fuzzing (not in CI): every fuzz target for FUZZTIME each, one after the
+# other; crashers land in the package's testdata/fuzz/ — keep them, they
+# become regression tests run by `make test`.
+FUZZTIME ?= 10m
+FUZZ_TARGETS := \
+	./transforms/read:FuzzJSONL ./transforms/read:FuzzParquet \
+	./transforms/limits:FuzzWindows ./transforms/pretokenize/modality:FuzzExtract \
+	./modelio:FuzzParseConfig ./modelio/safetensors:FuzzOpen ./modelio/patcher:FuzzPatch
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
+
 bench: build
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 3x ./modelio/...
 

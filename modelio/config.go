@@ -97,8 +97,34 @@ func (c Config) Validate() error {
 		return fmt.Errorf("multiple_of must be >= 0, got %d", c.MultipleOf)
 	case c.FFNDimMultiplier < 0:
 		return fmt.Errorf("ffn_dim_multiplier must be >= 0, got %g", c.FFNDimMultiplier)
+	case c.Dim > maxDim || c.NLayers > maxLayers || c.NHeads > c.Dim || c.HeadDim > maxDim || c.VocabSize > maxVocab ||
+		c.MultipleOf > maxDim*16 || c.FFNDimMultiplier > 64:
+		return fmt.Errorf("hyper-parameters out of any plausible range (dim ≤ %d, n_layers ≤ %d, n_heads ≤ dim, head_dim ≤ %d, vocab_size ≤ %d, multiple_of ≤ %d, ffn_dim_multiplier ≤ 64): %s",
+			maxDim, maxLayers, maxDim, maxVocab, maxDim*16, configSummary(c))
+	case c.paramCount() > maxParams:
+		return fmt.Errorf("about %.3g parameters, more than the %d an entropy model could have: %s", c.paramCount(), int64(maxParams), configSummary(c))
 	}
 	return nil
+}
+
+// Bounds on hyper-parameters: far beyond any entropy model, small enough
+// that sizes computed from them cannot overflow or exhaust memory before
+// the weights file is even read (found by FuzzParseConfig: n_layers 10^12
+// passed validation and the loader's per-layer slice killed the process).
+const (
+	maxDim    = 1 << 16
+	maxLayers = 1024
+	maxVocab  = 1 << 20
+	maxParams = 1 << 36
+)
+
+// paramCount estimates the number of weights (embeddings, attention, FFN)
+// in float64 so it cannot overflow.
+func (c Config) paramCount() float64 {
+	d, hd := float64(c.Dim), float64(c.HeadDimension())
+	attn := d*hd*float64(c.NHeads)*2 + d*hd*float64(c.KVHeads())*2
+	ffn := 3 * d * float64(c.HiddenDim())
+	return 2*d*float64(c.VocabSize) + float64(c.NLayers)*(attn+ffn+2*d)
 }
 
 // Defaults fills zero-valued optional fields with Meta's defaults for the

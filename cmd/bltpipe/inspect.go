@@ -186,12 +186,12 @@ func patcherLine(run write.Run) string {
 	switch p.Mode {
 	case "entropy":
 		if p.Monotonic {
-			fmt.Fprintf(&b, ", monotonic: entropy rise > %g nats", p.Threshold)
+			b.WriteString(", monotonic: entropy rise > " + plots.Nats(p.Threshold))
 		} else {
-			fmt.Fprintf(&b, ", threshold %g nats", p.Threshold)
+			b.WriteString(", threshold " + plots.Nats(p.Threshold))
 		}
 		if p.ThresholdAdd != nil {
-			fmt.Fprintf(&b, ", and rise > %g nats", *p.ThresholdAdd)
+			b.WriteString(", and rise > " + plots.Nats(*p.ThresholdAdd))
 		}
 	case "static":
 		fmt.Fprintf(&b, ", %d tokens a patch", p.PatchSize)

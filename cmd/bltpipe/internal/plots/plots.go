@@ -13,6 +13,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"strconv"
 	"unicode"
 	"unicode/utf8"
 
@@ -122,11 +123,12 @@ func Document(w io.Writer, d outputs.Document, text []byte, o DocOptions) error 
 		}
 		thr.Color, thr.Width = red, vg.Points(1.2)
 		top.Add(thr)
-		top.Legend.Add(fmt.Sprintf("threshold %g nats", o.Threshold), thr)
+		top.Legend.Add("threshold "+Nats(o.Threshold), thr)
 		ymin, ymax = math.Min(ymin, o.Threshold), math.Max(ymax, o.Threshold)
 	}
-	pad := 0.05 * math.Max(ymax-ymin, 1e-3)
-	top.Y.Min, top.Y.Max = ymin-pad, ymax+pad
+	// Headroom above the data for the legend (top left).
+	span := math.Max(ymax-ymin, 1e-3)
+	top.Y.Min, top.Y.Max = ymin-0.05*span, ymax+0.4*span
 
 	pl, pp, err := plotter.NewLinePoints(prom)
 	if err != nil {
@@ -155,8 +157,8 @@ func Document(w io.Writer, d outputs.Document, text []byte, o DocOptions) error 
 		p.X.Min, p.X.Max = -0.5, float64(shown)-0.5
 		p.X.Tick.Marker = byteTicks{text: text, shown: shown}
 	}
-	top.Legend.Top = false
-	top.Legend.Left = true
+	top.Legend.Top, top.Legend.Left = true, true
+	top.Legend.XOffs = vg.Points(6)
 
 	width := vg.Length(math.Max(8, 0.13*float64(shown)+1.5)) * vg.Inch
 	return writeGrid(w, [][]*plot.Plot{{top}, {bottom}}, width, 6.5*vg.Inch)
@@ -241,7 +243,7 @@ func Histograms(w io.Writer, s *outputs.Summary) error {
 		}
 		thr.Color, thr.Width = red, vg.Points(1.2)
 		pe.Add(thr)
-		pe.Legend.Add(fmt.Sprintf("threshold %g nats", t.Threshold), thr)
+		pe.Legend.Add("threshold "+Nats(t.Threshold), thr)
 		pe.Legend.Left, pe.Legend.Top = true, true
 	}
 
@@ -347,4 +349,10 @@ func writeGrid(w io.Writer, grid [][]*plot.Plot, width, height vg.Length) error 
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// Nats formats a threshold in nats as the patcher uses it: rounded to
+// float32 (the comparison's precision), shortest form.
+func Nats(v float64) string {
+	return strconv.FormatFloat(v, 'g', -1, 32) + " nats"
 }

@@ -55,13 +55,17 @@ func decode(t *testing.T, b []byte, minW, minH int) image.Image {
 	return img
 }
 
+// countColour counts the pixels within a small distance of a colour (lines
+// are antialiased, so a thin one may have no pixel of its exact colour).
 func countColour(img image.Image, want [3]uint32) int {
 	n := 0
 	r := img.Bounds()
+	d := func(a, b uint32) int { return int(a) - int(b) }
 	for y := r.Min.Y; y < r.Max.Y; y++ {
 		for x := r.Min.X; x < r.Max.X; x++ {
 			cr, cg, cb, _ := img.At(x, y).RGBA()
-			if [3]uint32{cr >> 8, cg >> 8, cb >> 8} == want {
+			dr, dg, db := d(cr>>8, want[0]), d(cg>>8, want[1]), d(cb>>8, want[2])
+			if dr*dr+dg*dg+db*db <= 24*24 {
 				n++
 			}
 		}

@@ -9,6 +9,7 @@
 package pipelines
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -40,8 +41,11 @@ type Options struct {
 	TextField   string
 	Keep        []string
 	Segmenter   string // pretokenize segmenter; "" = auto
-	Backend     string // GoMLX backend; "" = $GOMLX_BACKEND or simplego
-	DType       string // "f32", "bf16" or "" (backend default)
+	// SegmentStartsPatch makes the first token of every segment of a
+	// document (Origin.Segments) start a patch (--segment-starts-patch).
+	SegmentStartsPatch bool
+	Backend            string // GoMLX backend; "" = $GOMLX_BACKEND or simplego
+	DType              string // "f32", "bf16" or "" (backend default)
 	// JSONLSplitBytes and RowGroupsPerSplit size the input splits (0 = defaults).
 	JSONLSplitBytes   int64
 	RowGroupsPerSplit int64
@@ -123,14 +127,16 @@ func (o Options) Run() (write.Run, error) {
 		Patcher: write.Patcher{
 			Mode: string(o.Patcher.Mode), Threshold: o.Patcher.Threshold, Monotonic: o.Patcher.Monotonic,
 			ThresholdAdd: o.Patcher.ThresholdAdd, PatchSize: o.Patcher.PatchSize, MaxPatchLength: o.Patcher.MaxPatchLength,
+			SegmentStartsPatch: o.SegmentStartsPatch,
 		},
-		Embeddings:  emb,
-		BLTArrow:    o.BLTArrow,
-		KeepColumns: o.Keep,
-		IDField:     o.IDField,
-		TextField:   o.TextField,
-		Segmenter:   seg,
-		BatchTokens: patch.Config{BatchTokens: o.BatchTokens}.EffectiveBatchTokens(),
+		SegmenterOptions: json.RawMessage(o.Limits.SegmenterOptions),
+		Embeddings:       emb,
+		BLTArrow:         o.BLTArrow,
+		KeepColumns:      o.Keep,
+		IDField:          o.IDField,
+		TextField:        o.TextField,
+		Segmenter:        seg,
+		BatchTokens:      patch.Config{BatchTokens: o.BatchTokens}.EffectiveBatchTokens(),
 	}, nil
 }
 
@@ -155,6 +161,7 @@ func Build(s beam.Scope, o Options) (beam.PCollection, error) {
 	scored := patch.Patch(s, docs, patch.Config{
 		ModelDir: o.ModelDir, Backend: o.Backend, DType: o.DType,
 		BatchTokens: o.BatchTokens, Patcher: o.Patcher, Embeddings: o.Embeddings,
+		SegmentStartsPatch: o.SegmentStartsPatch,
 	})
 	scored = embed.Embed(s, scored)
 	wf := o.Waterfill.OrDefault()

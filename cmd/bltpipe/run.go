@@ -119,6 +119,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	rgPerSplit := fs.Int64("row-groups-per-split", 1, "Parquet row groups per input split")
 	fs.DurationVar(&rf.progress, "progress", 10*time.Second, "progress line `interval` on prism (0 disables)")
 	lim := addLimitFlags(fs)
+	mod := addModalityFlags(fs)
 	if err := fs.Parse(ourArgs); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return rf, flagHelp
@@ -176,6 +177,10 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	if o.Limits, o.MaxRejects, err = lim.resolve(); err != nil {
 		return rf, usageErrorf("%v", err)
 	}
+	if o.Limits.SegmenterOptions, err = mod.apply(o.Segmenter, o.Limits.SegmenterOptions); err != nil {
+		return rf, usageErrorf("%v", err)
+	}
+	o.SegmentStartsPatch = *mod.segmentStartsPatch
 	if err := o.Validate(); err != nil {
 		return rf, usageErrorf("%v", err)
 	}

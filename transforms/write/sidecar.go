@@ -175,12 +175,17 @@ func (g *sidecar) add(sc record.Scored) error {
 	if err := g.addEdge(trunk, br, schemas.EdgeContains); err != nil {
 		return err
 	}
-	if prev := g.last[trunk]; prev != 0 {
-		if err := g.addEdge(prev, br, schemas.EdgeSameSource); err != nil {
-			return err
+	// same_source chains the views of one source; records of a JSONL or
+	// Parquet file (no trunk chain) share the file's trunk but are
+	// different sources.
+	if len(o.Trunks) > 0 {
+		if prev := g.last[trunk]; prev != 0 {
+			if err := g.addEdge(prev, br, schemas.EdgeSameSource); err != nil {
+				return err
+			}
 		}
+		g.last[trunk] = br
 	}
-	g.last[trunk] = br
 	segs := make([]int64, len(o.Segments))
 	for i, sp := range o.Segments {
 		if segs[i], err = g.addNode(node{kind: schemas.NodeSegment, label: sp.Label, source: d.Source, trunk: trunk,

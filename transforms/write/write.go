@@ -58,7 +58,9 @@ type Run struct {
 	IDField     string   `json:"id_field,omitempty"`
 	TextField   string   `json:"text_field,omitempty"`
 	Segmenter   string   `json:"segmenter"`
-	BatchTokens int      `json:"batch_tokens"`
+	// SegmenterOptions are the segmenter's per-run options (JSON), if any.
+	SegmenterOptions json.RawMessage `json:"segmenter_options,omitempty"`
+	BatchTokens      int             `json:"batch_tokens"`
 }
 
 // Model is the model's identity.
@@ -77,6 +79,8 @@ type Patcher struct {
 	ThresholdAdd   *float64 `json:"threshold_add"`
 	PatchSize      int      `json:"patch_size"`
 	MaxPatchLength int      `json:"max_patch_length"`
+	// SegmentStartsPatch: every segment's first token starts a patch.
+	SegmentStartsPatch bool `json:"segment_starts_patch,omitempty"`
 }
 
 // Config configures the sink.

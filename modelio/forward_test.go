@@ -77,6 +77,18 @@ func TestForwardMatchesReference(t *testing.T) {
 			randomTokens(r, 3), randomTokens(r, 50), randomTokens(r, 17), randomTokens(r, 1), randomTokens(r, 90), randomTokens(r, 2),
 		}, ScorerOptions{ChunkLen: 32, BatchTokens: 128}},
 	}
+	// One long document keeps its stream running after the others end: the
+	// finished rows run as padding, then the batch shrinks (caches compacted).
+	skewed := [][]int32{randomTokens(r, 700)}
+	for range 12 {
+		skewed = append(skewed, randomTokens(r, 20+r.IntN(40)))
+	}
+	cases = append(cases, struct {
+		name string
+		cfg  Config
+		docs [][]int32
+		opts ScorerOptions
+	}{"streams ending at different times", smallConfig(), skewed, ScorerOptions{ChunkLen: 32, BatchTokens: 256}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := testWeights(tc.cfg, 7)

@@ -202,7 +202,14 @@ func (s *Scorer) packStreams(docs [][]int32) []*stream {
 		}
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(len(docs[b]), len(docs[a])) })
-	n := min(s.maxStreams, len(order))
+	// Give each stream several chunks' worth of tokens, so that streams end
+	// together and few rows run as padding.
+	total := 0
+	for _, d := range order {
+		total += len(docs[d])
+	}
+	perStream := 4 * s.chunks[len(s.chunks)-1]
+	n := min(s.maxStreams, len(order), max(1, (total+perStream-1)/perStream))
 	streams := make([]*stream, n)
 	for i := range streams {
 		streams[i] = &stream{}
@@ -223,42 +230,76 @@ func (s *Scorer) packStreams(docs [][]int32) []*stream {
 	return streams
 }
 
-// run advances all streams chunk by chunk. Finished streams are dropped and
-// the batch shrinks to the next power of two, carrying the caches along.
+// run advances all streams chunk by chunk. A finished stream's row is fed
+// padding until at most a quarter of the rows are still active; then the
+// batch shrinks to the next power of two, carrying the caches along. So a
+// call compiles few shapes and moves its caches through host memory at most
+// log4(B) times.
 func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) error {
 	cfg := s.cfg
 	cl := cfg.cacheLen()
-	active := streams
-	b := ceilPow2(len(active))
-	var kCache, vCache *tensors.Tensor
-	cacheSeg := make([][]int32, len(active)) // per active stream, len cl
+	b := ceilPow2(len(streams))
+	rows := make([]*stream, b) // nil: a finished or unused row
+	copy(rows, streams)
+	cacheSeg := make([][]int32, b) // per row, the segment ids of its cached keys
 	for i := range cacheSeg {
 		cacheSeg[i] = filled(cl, -2)
 	}
-	kCache, vCache = s.zeroCaches(b), s.zeroCaches(b)
+	kCache, vCache := s.zeroCaches(b), s.zeroCaches(b)
 	fresh := kCache // shared by k and v; never finalized here
 	exec := s.execs[boolIdx(wantHidden)]
+	dim := cfg.Dim
 
-	for pos := 0; len(active) > 0; {
-		remaining := 0
-		for _, st := range active {
-			remaining = max(remaining, st.len()-pos)
+	for pos := 0; ; {
+		remaining, active := 0, 0
+		for _, st := range rows {
+			if st != nil {
+				remaining = max(remaining, st.len()-pos)
+				active++
+			}
 		}
+		if active == 0 {
+			break
+		}
+		if b > 1 && active <= b/4 { // shrink: compact the active rows
+			keep := make([]int, 0, active)
+			for i, st := range rows {
+				if st != nil {
+					keep = append(keep, i)
+				}
+			}
+			nb := ceilPow2(active)
+			var err error
+			if kCache, err = s.selectRows(kCache, keep, nb); err != nil {
+				return err
+			}
+			if vCache, err = s.selectRows(vCache, keep, nb); err != nil {
+				return err
+			}
+			nextRows, nextSeg := make([]*stream, nb), make([][]int32, nb)
+			for j := range nb {
+				nextSeg[j] = filled(cl, -2)
+			}
+			for j, i := range keep {
+				nextRows[j], nextSeg[j] = rows[i], cacheSeg[i]
+			}
+			rows, cacheSeg, b = nextRows, nextSeg, nb
+		}
+
 		c := s.chunkFor(remaining)
 		tok := make([]int32, b*c)
 		seg := filled(b*c, -1)
-		cseg := filled(b*cl, -2)
-		for i, st := range active {
-			for j := range c {
-				p := pos + j
-				if p >= st.len() {
-					break
-				}
-				d, k := st.tokDoc[p], st.tokIdx[p]
+		cseg := make([]int32, 0, b*cl)
+		for i, st := range rows {
+			cseg = append(cseg, cacheSeg[i]...)
+			if st == nil {
+				continue
+			}
+			for j := range min(c, max(0, st.len()-pos)) {
+				d, k := st.tokDoc[pos+j], st.tokIdx[pos+j]
 				tok[i*c+j] = docs[d][k]
 				seg[i*c+j] = d
 			}
-			copy(cseg[i*cl:], cacheSeg[i])
 		}
 		cos, sin := ropeTable(pos, c, cfg.HeadDimension(), cfg.RopeTheta)
 		args := []*tensors.Tensor{
@@ -273,7 +314,7 @@ func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidd
 		s.compiled[[3]int{b, c, boolIdx(wantHidden)}] = true
 		res, err := exec.Exec(args)
 		if err != nil {
-			return fmt.Errorf("forward (streams %d, chunk %d, %s): %w", b, c, s.backend.Name(), err)
+			return fmt.Errorf("forward (streams %d, chunk %d, %s): %w", b, c, s.Backend(), err)
 		}
 		for _, t := range args[:numDataInputs] {
 			if t != fresh {
@@ -300,60 +341,26 @@ func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidd
 				t.FinalizeAll()
 			}
 		}
-		dim := cfg.Dim
-		for i, st := range active {
-			for j := range c {
-				p := pos + j
-				if p >= st.len() {
-					break
-				}
-				d, k := st.tokDoc[p], st.tokIdx[p]
+		for i, st := range rows {
+			// The row's cache now ends with this chunk's segment ids.
+			joined := append(cacheSeg[i], seg[i*c:(i+1)*c]...)
+			cacheSeg[i] = slices.Clone(joined[len(joined)-cl:])
+			if st == nil {
+				continue
+			}
+			for j := range min(c, max(0, st.len()-pos)) {
+				d, k := st.tokDoc[pos+j], st.tokIdx[pos+j]
 				out[d].Entropies[k] = ent[i*c+j]
 				out[d].Prominence[k] = prom[i*c+j]
 				if wantHidden {
 					copy(out[d].Hidden[int(k)*dim:int(k+1)*dim], hid[(i*c+j)*dim:(i*c+j+1)*dim])
 				}
 			}
-			// The stream's cache now ends with this chunk's segment ids.
-			joined := append(cacheSeg[i], seg[i*c:(i+1)*c]...)
-			cacheSeg[i] = slices.Clone(joined[len(joined)-cl:])
+			if st.len() <= pos+c {
+				rows[i] = nil
+			}
 		}
 		pos += c
-
-		// Drop finished streams; shrink the batch when a smaller bucket fits.
-		keep := make([]int, 0, len(active))
-		for i, st := range active {
-			if st.len() > pos {
-				keep = append(keep, i)
-			}
-		}
-		if len(keep) == len(active) {
-			continue
-		}
-		nb := ceilPow2(max(len(keep), 1))
-		if len(keep) > 0 && nb < b {
-			if kCache, err = s.selectRows(kCache, keep, nb); err != nil {
-				return err
-			}
-			if vCache, err = s.selectRows(vCache, keep, nb); err != nil {
-				return err
-			}
-			b = nb
-		} else if len(keep) > 0 {
-			// Same bucket: keep the rows in place, mark the finished ones unused.
-			if kCache, err = s.selectRows(kCache, keep, b); err != nil {
-				return err
-			}
-			if vCache, err = s.selectRows(vCache, keep, b); err != nil {
-				return err
-			}
-		}
-		next := make([]*stream, len(keep))
-		nextSeg := make([][]int32, len(keep))
-		for j, i := range keep {
-			next[j], nextSeg[j] = active[i], cacheSeg[i]
-		}
-		active, cacheSeg = next, nextSeg
 	}
 	if kCache != fresh {
 		kCache.FinalizeAll()

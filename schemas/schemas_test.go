@@ -72,7 +72,7 @@ func TestSchemaDocMentionsEveryColumn(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for _, s := range []*arrow.Schema{Documents(nil), Patches(true), BLTArrow()} {
+	for _, s := range []*arrow.Schema{Documents(nil), Patches(true), BLTArrow(), Sphere()} {
 		for _, f := range s.Fields() {
 			if !strings.Contains(doc, "`"+f.Name+"`") {
 				t.Errorf("docs/SCHEMA.md does not mention column `%s`", f.Name)

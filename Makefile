@@ -65,11 +65,14 @@ test-tools:
 	cd test/duckdb && npm ci --no-audit --no-fund
 
 # The demo: bltpipe run over testdata/demo (text files, JSONL, FineWeb-like
-# Parquet) with models/default, printing the summary and output location.
+# Parquet, and a file of every modality: code, image, audio, video, PDF with
+# all its views, executable, archive) with models/default, printing the
+# summary and output location.
 DEMO_OUT ?= out/demo
 demo: build
 	@test -f models/default/model.safetensors || { echo "make demo: models/default/model.safetensors not found; the default model is not in this checkout yet (or pass your own: $(BIN) run --input testdata/demo --output $(DEMO_OUT) --model DIR)"; exit 1; }
-	$(BIN) run --input testdata/demo --output $(DEMO_OUT) --blt-arrow demo --keep-columns url,score --progress 5s
+	$(BIN) run --input testdata/demo --output $(DEMO_OUT) --blt-arrow demo --keep-columns url,score --progress 5s \
+		--pdf-mode multiview --video-size 32 --video-every 10
 
 clean:
 	rm -rf bin out

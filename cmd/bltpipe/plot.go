@@ -37,7 +37,7 @@ and patch length.
 The PNG goes to --out (default: ID.png, or histograms.png).
 
 Examples:
-  bltpipe plot out/demo --doc note.txt
+  bltpipe plot out/demo --doc testdata/demo/text/entropy.md --out docs/plot-example.png
   bltpipe plot out/demo --doc doc-3 --bytes 200 --out doc-3.png
   bltpipe plot out/demo --histogram --out hist.png
 `

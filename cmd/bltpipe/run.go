@@ -120,6 +120,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	fs.DurationVar(&rf.progress, "progress", 10*time.Second, "progress line `interval` on prism (0 disables)")
 	lim := addLimitFlags(fs)
 	mod := addModalityFlags(fs)
+	wf := addWaterfillFlags(fs)
 	if err := fs.Parse(ourArgs); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return rf, flagHelp
@@ -181,6 +182,9 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 		return rf, usageErrorf("%v", err)
 	}
 	o.SegmentStartsPatch = *mod.segmentStartsPatch
+	if o.Waterfill, err = wf.config(); err != nil {
+		return rf, err
+	}
 	if err := o.Validate(); err != nil {
 		return rf, usageErrorf("%v", err)
 	}

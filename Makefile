@@ -20,8 +20,9 @@ vet:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-# The test suite: pure Go (cgo off), no network but loopback.
-test: vet
+# The test suite: pure Go (cgo off), no network but loopback. test-tools
+# installs the independent readers and decoders the tests use.
+test: test-tools vet
 	CGO_ENABLED=0 $(GO) test -count=1 $(PKGS)
 
 # Fuzzing (not in CI): every fuzz target for FUZZTIME each, one after the
@@ -62,7 +63,7 @@ bench-gpu:
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-tools:
 	@command -v sqlite3 >/dev/null && command -v ffmpeg >/dev/null && command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sqlite3 ffmpeg chromium; }
-	cd test/duckdb && npm ci --no-audit --no-fund
+	@test -d test/duckdb/node_modules -a test/duckdb/node_modules -nt test/duckdb/package-lock.json || { cd test/duckdb && npm ci --no-audit --no-fund; }
 
 # The demo: bltpipe run over testdata/demo (text files, JSONL, FineWeb-like
 # Parquet, and a file of every modality: code, image, audio, video, PDF with

@@ -19,7 +19,6 @@
 package waterfill
 
 import (
-	"math"
 	"reflect"
 	"sort"
 
@@ -44,50 +43,9 @@ func init() {
 }
 
 // Moments summarises a stream of values: N, Mean, M2 (sum of squared
-// deviations), Min, Max.
-type Moments struct {
-	N        int64
-	Mean, M2 float64
-	Min, Max float64
-}
-
-// Add folds in one value.
-func (m *Moments) Add(x float64) {
-	m.N++
-	if m.N == 1 {
-		m.Min, m.Max = x, x
-	} else {
-		m.Min, m.Max = math.Min(m.Min, x), math.Max(m.Max, x)
-	}
-	d := x - m.Mean
-	m.Mean += d / float64(m.N)
-	m.M2 += d * (x - m.Mean)
-}
-
-// Merge folds in another summary.
-func (m *Moments) Merge(o Moments) {
-	if o.N == 0 {
-		return
-	}
-	if m.N == 0 {
-		*m = o
-		return
-	}
-	n := m.N + o.N
-	d := o.Mean - m.Mean
-	m.Mean += d * float64(o.N) / float64(n)
-	m.M2 += o.M2 + d*d*float64(m.N)*float64(o.N)/float64(n)
-	m.Min, m.Max = math.Min(m.Min, o.Min), math.Max(m.Max, o.Max)
-	m.N = n
-}
-
-// Std is the population standard deviation (0 for fewer than 2 values).
-func (m Moments) Std() float64 {
-	if m.N < 2 {
-		return 0
-	}
-	return math.Sqrt(m.M2 / float64(m.N))
-}
+// deviations), Min, Max (Welford updates, Chan et al. merges). It is
+// alloc.Moments, which needs no Beam.
+type Moments = alloc.Moments
 
 // Partial is one split's reduction.
 type Partial struct {

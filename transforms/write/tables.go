@@ -228,3 +228,33 @@ func (t *bltTable) abort() {
 }
 
 var _ io.Writer = (*fsio.AtomicFile)(nil)
+
+// Table is the streaming, atomically committed Parquet writer behind every
+// shard of the pipeline, for stages that write shards of their own (the
+// water-filling sphere/ tables): same writer properties, so the same rows
+// give the same bytes.
+type Table = parquetTable
+
+// NewTable starts a Parquet file at path (local or gs://) with rowsPerGroup
+// rows per row group; nothing is visible under path until Close.
+func NewTable(ctx context.Context, path string, schema *arrow.Schema, rowsPerGroup int) (*Table, error) {
+	return newParquetTable(ctx, "", path, schema, rowsPerGroup)
+}
+
+// Builder is the record builder rows are appended to, field by field.
+func (t *parquetTable) Builder() *array.RecordBuilder { return t.b }
+
+// RowDone counts a row appended to the builder; it flushes full row groups.
+func (t *parquetTable) RowDone() error { return t.rowDone() }
+
+// Close writes the footer and renames the file into place.
+func (t *parquetTable) Close() error { return t.close() }
+
+// Abort drops the file.
+func (t *parquetTable) Abort() { t.abort() }
+
+// Rows is the number of rows written so far.
+func (t *parquetTable) Rows() int64 { return t.rows }
+
+// File is the underlying atomic file (size and sha256 after Close).
+func (t *parquetTable) File() *fsio.AtomicFile { return t.file }

@@ -148,13 +148,13 @@ func writeShard(ctx context.Context, pl *alloc.Plan, in, out, rel string, shellO
 		return nil
 	})
 	if err != nil {
-		w.abort()
+		w.Abort()
 		return ShardResult{}, err
 	}
-	if err := w.close(); err != nil {
+	if err := w.Close(); err != nil {
 		return ShardResult{}, err
 	}
-	info := record.ShardInfo{Table: schemas.SphereDir, Path: rel, Split: splitOf(rel), Rows: w.rows, Bytes: w.file.Size(), SHA256: w.file.SHA256()}
+	info := record.ShardInfo{Table: schemas.SphereDir, Path: rel, Split: splitOf(rel), Rows: w.Rows(), Bytes: w.File().Size(), SHA256: w.File().SHA256()}
 	return ShardResult{Info: info, Counts: counts}, nil
 }
 

@@ -9,13 +9,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/fsio"
 	"github.com/bltpipe/bltpipe/transforms/waterfill/alloc"
+	"github.com/bltpipe/bltpipe/transforms/write"
 )
 
 // readBatchRows is the batch size of the patches reader; the reader holds
@@ -98,82 +97,9 @@ func scanPatches(ctx context.Context, path string, fn func(*batch) error) error 
 // files are byte-identical across runs).
 const sphereRowsPerGroup = 8192
 
-// parquetProps match transforms/write: zstd level 3, a constant created_by,
-// statistics on.
-func parquetProps() *parquet.WriterProperties {
-	return parquet.NewWriterProperties(
-		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithCompressionLevel(3),
-		parquet.WithCreatedBy("bltpipe "+schemas.Version),
-		parquet.WithStats(true),
-	)
-}
-
-// tableWriter streams rows into a Parquet file committed atomically.
-type tableWriter struct {
-	file    *fsio.AtomicFile
-	w       *pqarrow.FileWriter
-	b       *array.RecordBuilder
-	rows    int64
-	pending int
-	perRG   int
-}
-
-func newTableWriter(ctx context.Context, path string, schema *arrow.Schema, perRG int) (*tableWriter, error) {
-	f, err := fsio.Create(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	w, err := pqarrow.NewFileWriter(schema, f, parquetProps(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err != nil {
-		f.Abort()
-		return nil, fmt.Errorf("parquet writer for %s: %w", path, err)
-	}
-	return &tableWriter{file: f, w: w, b: array.NewRecordBuilder(memory.DefaultAllocator, schema), perRG: perRG}, nil
-}
-
-func (t *tableWriter) rowDone() error {
-	t.rows++
-	if t.pending++; t.pending >= t.perRG {
-		return t.flush()
-	}
-	return nil
-}
-
-func (t *tableWriter) flush() error {
-	if t.pending == 0 {
-		return nil
-	}
-	rec := t.b.NewRecordBatch()
-	defer rec.Release()
-	t.pending = 0
-	if err := t.w.Write(rec); err != nil {
-		return fmt.Errorf("write %s: %w", t.file.Path(), err)
-	}
-	return nil
-}
-
-func (t *tableWriter) close() error {
-	defer t.b.Release()
-	if err := t.flush(); err != nil {
-		t.file.Abort()
-		return err
-	}
-	if err := t.w.Close(); err != nil {
-		t.file.Abort()
-		return fmt.Errorf("close %s: %w", t.file.Path(), err)
-	}
-	return t.file.Commit()
-}
-
-func (t *tableWriter) abort() {
-	t.b.Release()
-	t.file.Abort()
-}
-
 // sphereWriter appends sphere rows.
 type sphereWriter struct {
-	*tableWriter
+	*write.Table
 	docID      *array.StringBuilder
 	patchIndex *array.Int32Builder
 	weight     *array.Float64Builder
@@ -185,21 +111,21 @@ type sphereWriter struct {
 }
 
 func newSphereWriter(ctx context.Context, path string) (*sphereWriter, error) {
-	t, err := newTableWriter(ctx, path, schemas.Sphere(), sphereRowsPerGroup)
+	t, err := write.NewTable(ctx, path, schemas.Sphere(), sphereRowsPerGroup)
 	if err != nil {
 		return nil, err
 	}
-	b := t.b
+	b := t.Builder()
 	return &sphereWriter{
-		tableWriter: t,
-		docID:       b.Field(0).(*array.StringBuilder),
-		patchIndex:  b.Field(1).(*array.Int32Builder),
-		weight:      b.Field(2).(*array.Float64Builder),
-		logWeight:   b.Field(3).(*array.Float64Builder),
-		coherence:   b.Field(4).(*array.Float64Builder),
-		shell:       b.Field(5).(*array.Int32Builder),
-		radius:      b.Field(6).(*array.Float64Builder),
-		outlier:     b.Field(7).(*array.BooleanBuilder),
+		Table:      t,
+		docID:      b.Field(0).(*array.StringBuilder),
+		patchIndex: b.Field(1).(*array.Int32Builder),
+		weight:     b.Field(2).(*array.Float64Builder),
+		logWeight:  b.Field(3).(*array.Float64Builder),
+		coherence:  b.Field(4).(*array.Float64Builder),
+		shell:      b.Field(5).(*array.Int32Builder),
+		radius:     b.Field(6).(*array.Float64Builder),
+		outlier:    b.Field(7).(*array.BooleanBuilder),
 	}, nil
 }
 
@@ -212,5 +138,5 @@ func (w *sphereWriter) append(docID string, patchIndex int32, a alloc.Assignment
 	w.shell.Append(int32(a.Shell))
 	w.radius.Append(a.Radius)
 	w.outlier.Append(a.Outlier)
-	return w.rowDone()
+	return w.RowDone()
 }

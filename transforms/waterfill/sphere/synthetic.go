@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/fsio"
+	"github.com/bltpipe/bltpipe/transforms/write"
 )
 
 // WriteSynthetic writes n synthetic patches (no embeddings) into
@@ -31,11 +32,11 @@ func WriteSynthetic(ctx context.Context, dir string, n, perShard int64, seed uin
 	for shard := int64(0); shard*perShard < n || (n == 0 && shard == 0); shard++ {
 		sum := sha256.Sum256(fmt.Appendf(nil, "synthetic:%d:%d", seed, shard))
 		name := fmt.Sprintf("part-%05d-%s%s", shard, hex.EncodeToString(sum[:4]), schemas.ParquetExt)
-		t, err := newTableWriter(ctx, fsio.Join(dir, schemas.PatchesDir, name), schemas.Patches(false), 8192)
+		t, err := write.NewTable(ctx, fsio.Join(dir, schemas.PatchesDir, name), schemas.Patches(false), 8192)
 		if err != nil {
 			return err
 		}
-		b := t.b
+		b := t.Builder()
 		rows := min(perShard, n-shard*perShard)
 		for i := int64(0); i < rows; i++ {
 			if left == 0 {
@@ -62,15 +63,15 @@ func WriteSynthetic(ctx context.Context, dir string, n, perShard int64, seed uin
 			b.Field(7).(*array.Float32Builder).Append(h * float32(1+r.Float64()))
 			b.Field(8).(*array.Float32Builder).Append(p)
 			b.Field(9).(*array.Float32Builder).Append(p * float32(1+r.Float64()))
-			if err := t.rowDone(); err != nil {
-				t.abort()
+			if err := t.RowDone(); err != nil {
+				t.Abort()
 				return err
 			}
 			left--
 			idx++
 			tok += ntok
 		}
-		if err := t.close(); err != nil {
+		if err := t.Close(); err != nil {
 			return err
 		}
 	}

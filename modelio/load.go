@@ -2,6 +2,8 @@ package modelio
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,10 +99,17 @@ func LoadModel(dir string) (*Weights, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, WeightsFile)
-	f, err := safetensors.Open(path)
+	// The file is mapped once: the tensors are decoded from the mapping and
+	// the identity hash is taken over the same bytes (one read from disk).
+	raw, release, err := mapFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, missingWeightsError(dir, path)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer release()
+	f, err := safetensors.OpenReader(path, bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
 		return nil, err
 	}
@@ -123,9 +132,8 @@ func LoadModel(dir string) (*Weights, error) {
 		}
 		*r.Data = data
 	}
-	if w.SHA256, err = f.SHA256(); err != nil {
-		return nil, err
-	}
+	sum := sha256.Sum256(raw)
+	w.SHA256 = hex.EncodeToString(sum[:])
 	return w, nil
 }
 

@@ -1,10 +1,7 @@
 package pipelines
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -123,20 +120,7 @@ func runPipeline(t *testing.T, o Options) {
 // hashTree returns the sha256 of every file under dir by relative path.
 func hashTree(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(b)
-		rel, _ := filepath.Rel(dir, p)
-		out[rel] = hex.EncodeToString(sum[:])
-		return nil
-	})
+	out, err := testcorpus.HashTree(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -46,25 +43,10 @@ func runCorpus(t *testing.T) (string, string) {
 	return filepath.Join(dir, "in"), model
 }
 
+// treeHashes returns the sha256 of every file under dir by relative path (but the wall-time file, the one that is not reproducible).
 func treeHashes(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		s := sha256.Sum256(b)
-		rel, _ := filepath.Rel(dir, p)
-		if rel == schemas.TimingFile { // wall time: the one file that is not reproducible
-			return nil
-		}
-		out[rel] = hex.EncodeToString(s[:])
-		return nil
-	})
+	out, err := testcorpus.HashTree(dir, schemas.TimingFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,12 +47,13 @@ func SaveModel(dir string, w *Weights, dtype string) error {
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", dir, err)
 	}
-	return writeFileAtomic(filepath.Join(dir, ConfigFile), append(cfg, '\n'))
+	return WriteFileAtomic(filepath.Join(dir, ConfigFile), append(cfg, '\n'))
 }
 
-// writeFileAtomic writes b to a temporary file next to path, syncs it and
-// renames it over path.
-func writeFileAtomic(path string, b []byte) error {
+// WriteFileAtomic writes b to a temporary file next to path, syncs it and
+// renames it over path, so readers never see a partial file. The file keeps
+// the permissions of the one it replaces, else 0644.
+func WriteFileAtomic(path string, b []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -65,7 +66,11 @@ func writeFileAtomic(path string, b []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644) // CreateTemp makes 0600; a model is meant to be shared
+		perm := os.FileMode(0o644) // CreateTemp makes 0600; a model is meant to be shared
+		if info, serr := os.Stat(path); serr == nil {
+			perm = info.Mode().Perm()
+		}
+		err = os.Chmod(tmp.Name(), perm)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)

@@ -218,32 +218,5 @@ func WriteDefaults(dir string, p modelio.PatchingDefaults) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, append(out, '\n'))
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		if info, serr := os.Stat(path); serr == nil {
-			err = os.Chmod(tmp.Name(), info.Mode().Perm())
-		}
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return modelio.WriteFileAtomic(path, append(out, '\n'))
 }

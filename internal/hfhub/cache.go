@@ -137,7 +137,7 @@ func (c *Client) fetchBlob(ctx context.Context, repo Repo, commit string, e Entr
 	inc := blob + ".incomplete"
 	want := e.ContentSize()
 	src := c.ResolveURL(repo, commit, e.Path)
-	resumed := false  // bytes of an earlier attempt were kept
+	resumed := false   // bytes of an earlier attempt were kept
 	restarted := false // a bad resumed file was thrown away once
 	failures := 0
 	for {

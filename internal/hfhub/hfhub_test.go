@@ -172,7 +172,9 @@ func TestGlobListsPaginatedTree(t *testing.T) {
 	if pages := h.Count(func(r hubtest.Request) bool { return strings.Contains(r.Path, "/tree/") }); pages < 3 {
 		t.Errorf("listing of 6 entries at 2 per page took %d requests; pagination not followed", pages)
 	}
-	if n := h.Count(func(r hubtest.Request) bool { return strings.Contains(r.Path, "/tree/") && strings.Contains(r.Query, "recursive=true") }); n != 0 {
+	if n := h.Count(func(r hubtest.Request) bool {
+		return strings.Contains(r.Path, "/tree/") && strings.Contains(r.Query, "recursive=true")
+	}); n != 0 {
 		t.Errorf("a one-level glob listed recursively %d times", n)
 	}
 	got, err = c.Glob(ctx, "hf://datasets/org/corpus/**/*.parquet")

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/bltpipe/bltpipe/modelio"
 	"github.com/bltpipe/bltpipe/modelio/calibrate"
+	"github.com/bltpipe/bltpipe/modelio/fetch"
 	"github.com/bltpipe/bltpipe/modelio/patcher"
 	"github.com/bltpipe/bltpipe/modelio/tokenizer"
 	"github.com/bltpipe/bltpipe/modelio/train"
@@ -53,6 +56,9 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	}
 	if *target <= 1 {
 		return usageErrorf("--target-patch-size must be > 1, got %g", *target)
+	}
+	if src := cmp.Or(*modelDir, os.Getenv(modelEnv)); *write && fetch.IsRemote(src) {
+		return usageErrorf("--write stores the threshold in the model's config.json, and %s is remote: calibrate a local copy, or pass the threshold to bltpipe run --threshold", src)
 	}
 	dir, err := resolveModelDir(*modelDir)
 	if err != nil {

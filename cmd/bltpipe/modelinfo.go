@@ -26,10 +26,13 @@ params.json, and model.safetensors), checks every tensor's name, shape, dtype
 and values, and prints the hyper-parameters, the parameter count, the dtype
 on disk and the SHA-256 of model.safetensors (the model's identity in
 outputs). A bad model directory exits with status 2 and says what is wrong.
+DIR may be gs://BUCKET/DIR or hf://ORG/NAME[@REV] (downloaded into a cache
+and verified first).
 
 Examples:
   bltpipe model info --model models/blt-entropy
   bltpipe model info --model models/blt-entropy --json
+  bltpipe model info --model hf://facebook/blt-entropy
 `
 
 // modelInfo is the --json output of bltpipe model info.
@@ -56,7 +59,11 @@ func runModelInfo(args []string, stdout io.Writer) error {
 	if *dir == "" {
 		return usageErrorf("--model DIR is required (see bltpipe model info --help)")
 	}
-	w, err := modelio.LoadModel(*dir)
+	local, err := fetchModel(*dir)
+	if err != nil {
+		return err
+	}
+	w, err := modelio.LoadModel(local)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}

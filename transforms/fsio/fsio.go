@@ -1,6 +1,7 @@
 // Package fsio is the one place the pipeline touches storage: globbing,
 // random-access reads and atomic writes over Beam's filesystem registry
-// (local paths and gs:// are registered here; tests may register memfs).
+// (local paths, gs:// and read-only hf:// — Hugging Face Hub repositories,
+// see internal/hfhub — are registered here; tests may register memfs).
 //
 // It owns no formats. Writers get atomicity from Commit: bytes go to a
 // temporary object next to the target and are renamed into place only after
@@ -23,6 +24,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // gs://
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // plain paths
+	"github.com/bltpipe/bltpipe/internal/hfhub"                        // hf://
 )
 
 // TempMarker is part of the name of every temporary object; finalisation
@@ -138,7 +140,9 @@ type RandomAccess interface {
 }
 
 // OpenRandom opens path for positioned reads: local files directly, gs://
-// objects with ranged GETs (only the bytes asked for travel), anything else
+// objects with ranged GETs (only the bytes asked for travel), hf:// files
+// from the Hugging Face cache (first reads ranged, so a Parquet footer costs
+// kilobytes; reading on downloads the file once, resumably), anything else
 // by reading the whole file into memory.
 func OpenRandom(ctx context.Context, path string) (RandomAccess, error) {
 	switch Scheme(path) {
@@ -159,6 +163,12 @@ func OpenRandom(ctx context.Context, path string) (RandomAccess, error) {
 			return nil, err
 		}
 		return &section{SectionReader: io.NewSectionReader(ra, 0, ra.size), c: io.NopCloser(nil)}, nil
+	case hfhub.Scheme:
+		f, err := hfhub.FromEnv().OpenReaderAt(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		return &section{SectionReader: io.NewSectionReader(f, 0, f.Size()), c: f}, nil
 	default:
 		b, err := ReadFile(ctx, path)
 		if err != nil {

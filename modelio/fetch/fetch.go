@@ -328,4 +328,3 @@ func fetchObject(ctx context.Context, client *storage.Client, a *storage.ObjectA
 	}
 	return os.Rename(tmp.Name(), dst)
 }
-

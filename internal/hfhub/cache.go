@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The cache is huggingface_hub's layout, so downloads are shared with it:
@@ -109,6 +110,11 @@ func (c *Client) Download(ctx context.Context, repo Repo, commit string, e Entry
 		return p, nil
 	}
 	lock := filepath.Join(c.cfg.CacheDir, ".locks", repo.folder(), e.BlobName()+".lock")
+	// Goroutines of this process queue here, so only one per blob waits
+	// on the file lock (a blocked flock holds an OS thread).
+	inproc := processLock(lock)
+	inproc.Lock()
+	defer inproc.Unlock()
 	unlock, err := lockFile(lock)
 	if err != nil {
 		return "", fmt.Errorf("hf cache: lock %s: %w", lock, err)
@@ -127,6 +133,22 @@ func (c *Client) Download(ctx context.Context, repo Repo, commit string, e Entry
 		return "", fmt.Errorf("hf cache: %w", err)
 	}
 	return snap, nil
+}
+
+var (
+	procLocksMu sync.Mutex
+	procLocks   = map[string]*sync.Mutex{}
+)
+
+func processLock(p string) *sync.Mutex {
+	procLocksMu.Lock()
+	defer procLocksMu.Unlock()
+	m := procLocks[p]
+	if m == nil {
+		m = &sync.Mutex{}
+		procLocks[p] = m
+	}
+	return m
 }
 
 // fetchBlob downloads into blob+".incomplete", verifies and renames it.

@@ -513,8 +513,9 @@ func linkNext(links []string, base *url.URL) string {
 // hf:// paths pinned to the commit the revision pointed at (so every worker
 // of a run reads the same bytes, and outputs name exactly what was read).
 // Matching is the gs:// one: * and ? do not cross '/', ** does. A pattern
-// without meta characters matches that file only. A directory that does
-// not exist matches nothing.
+// without meta characters names a file, or a directory: every file below
+// it but hidden ones, as for a local directory. A directory that does not
+// exist matches nothing.
 func (c *Client) Glob(ctx context.Context, pattern string) ([]string, error) {
 	u, err := ParseURI(pattern)
 	if err != nil {
@@ -544,6 +545,27 @@ func (c *Client) Glob(ctx context.Context, pattern string) ([]string, error) {
 		if e.IsFile() && re.MatchString(e.Path) {
 			out = append(out, URI{Repo: u.Repo, Rev: commit, Path: e.Path}.String())
 		}
+		if !e.IsFile() && e.Path == u.Path && !hasMeta(u.Path) {
+			return c.below(ctx, u.Repo, commit, u.Path)
+		}
+	}
+	return out, nil
+}
+
+// below lists every file under a directory, like a local directory input:
+// names starting with '.' (files and directories) are left out.
+func (c *Client) below(ctx context.Context, repo Repo, commit, dir string) ([]string, error) {
+	entries, err := c.Tree(ctx, repo, commit, dir, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		rel := strings.TrimPrefix(e.Path, dir+"/")
+		if !e.IsFile() || strings.HasPrefix(rel, ".") || strings.Contains(rel, "/.") {
+			continue
+		}
+		out = append(out, URI{Repo: repo, Rev: commit, Path: e.Path}.String())
 	}
 	return out, nil
 }

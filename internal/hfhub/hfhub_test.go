@@ -186,6 +186,20 @@ func TestGlobListsPaginatedTree(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(again, want[2:3]) {
 		t.Errorf("pinned path: %v, %v", again, err)
 	}
+	// A directory is every file below it, hidden ones left out.
+	files[".hidden/x.parquet"] = []byte("h")
+	files["sample/.cache/y.parquet"] = []byte("h")
+	commit = h.Put("dataset", "org/corpus", "main", files)
+	c = New(c.Config()) // a new process: main moved
+	got, err = c.Glob(ctx, "hf://datasets/org/corpus/sample")
+	if err != nil || len(got) != 6 {
+		t.Errorf("directory: %v, %v; want the 6 files below sample/", got, err)
+	}
+	for _, p := range got {
+		if strings.Contains(p, "/.") || !strings.Contains(p, "@"+commit+"/") {
+			t.Errorf("directory expansion gave %s", p)
+		}
+	}
 	if got, err := c.Glob(ctx, "hf://datasets/org/corpus/nowhere/*.parquet"); err != nil || got != nil {
 		t.Errorf("missing directory: %v, %v; want no match and no error", got, err)
 	}
@@ -575,6 +589,42 @@ func TestConcurrentDownloadsShareOneTransfer(t *testing.T) {
 	}
 	if n := h.Downloads("a.parquet"); n != 1 {
 		t.Errorf("%d transfers, want 1", n)
+	}
+
+	// Another process holding the blob's lock file: Download waits for it,
+	// then finds the blob that process left and transfers nothing.
+	b := append(bytes.Clone(pq), 7)
+	h.Put("dataset", "org/corpus", "main", map[string][]byte{"b.parquet": b})
+	c = New(c.Config())
+	repo := Repo{Dataset, "org/corpus"}
+	_, commit, e, err := c.Stat(context.Background(), "hf://datasets/org/corpus/b.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lockFile(filepath.Join(c.Config().CacheDir, ".locks", "datasets--org--corpus", e.BlobName()+".lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Download(context.Background(), repo, commit, e)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		unlock()
+		t.Fatalf("Download did not wait for the other process's lock (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := os.WriteFile(filepath.Join(c.RepoDir(repo), "blobs", e.BlobName()), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if n := h.Downloads("b.parquet"); n != 0 {
+		t.Errorf("%d transfers of a blob another process finished", n)
 	}
 }
 

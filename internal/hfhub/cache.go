@@ -383,11 +383,13 @@ func (c *Client) Local(ctx context.Context, name string) (string, error) {
 }
 
 // Reads through File below: files up to smallFile bytes are downloaded on
-// first read; for larger ones the first reads (each up to rangeReadMax,
-// rangeBudget in all — a Parquet footer, say) are ranged requests, and the
-// first read past that downloads the whole file into the cache.
+// first read; for larger ones the first few reads (at most rangeReads,
+// each up to rangeReadMax, rangeBudget in all — a Parquet footer, say) are
+// ranged requests, and the first read past that downloads the whole file
+// into the cache.
 var (
 	smallFile    int64 = 8 << 20
+	rangeReads         = 4
 	rangeReadMax int64 = 1 << 20
 	rangeBudget  int64 = 8 << 20
 )
@@ -401,9 +403,10 @@ type File struct {
 	commit string
 	e      Entry
 
-	mu     chan struct{} // a one-slot semaphore guarding local and ranged
+	mu     chan struct{} // a one-slot semaphore guarding local, ranged and reads
 	local  *os.File
-	ranged int64
+	ranged int64 // bytes read with ranged requests
+	reads  int   // ranged requests made
 }
 
 // OpenReaderAt opens an hf:// file for positioned reads. Opening costs a
@@ -444,8 +447,9 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 			return local.ReadAt(p, off)
 		}
 		n := min(int64(len(p)), size-off)
-		if size > smallFile && n <= rangeReadMax && f.ranged+n <= rangeBudget {
+		if size > smallFile && n <= rangeReadMax && f.ranged+n <= rangeBudget && f.reads < rangeReads {
 			f.ranged += n
+			f.reads++
 			<-f.mu
 			got, err := f.c.readRange(f.ctx, f.repo, f.commit, f.e, p[:n], off, f.name)
 			if errors.Is(err, errRangeIgnored) { // no ranged reads here: download instead

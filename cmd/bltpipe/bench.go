@@ -67,8 +67,11 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	}
 	var w *modelio.Weights
 	if *modelDir != "" {
-		var err error
-		if w, err = modelio.LoadModel(*modelDir); err != nil {
+		local, err := fetchModel(*modelDir)
+		if err != nil {
+			return err
+		}
+		if w, err = modelio.LoadModel(local); err != nil {
 			return usageErrorf("%v", err)
 		}
 		*size = *modelDir

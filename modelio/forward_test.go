@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -152,6 +155,51 @@ func TestScoreEdgeCases(t *testing.T) {
 	}
 	if _, err := s.Score([][]int32{{1, 300}}, false); err == nil {
 		t.Fatal("token 300 accepted, want an out-of-vocabulary error")
+	}
+}
+
+// Concurrent Score calls share the replicas (one per device; simplego has
+// one) and give the same results as sequential calls; asking for more
+// devices than the backend has is an error.
+func TestConcurrentScoreAndDevices(t *testing.T) {
+	w := testWeights(smallConfig(), 2)
+	if _, err := NewScorer(w, ScorerOptions{Devices: 2}); err == nil || !strings.Contains(err.Error(), "2 devices asked for") {
+		t.Fatalf("2 devices on simplego: err %v", err)
+	}
+	s, err := NewScorer(w, ScorerOptions{Devices: 1, ChunkLen: 32, BatchTokens: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Devices() != 1 {
+		t.Fatalf("Devices() = %d", s.Devices())
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	batches := make([][][]int32, 4)
+	for i := range batches {
+		for _, n := range []int{40 + 17*i, 5, 90} {
+			batches[i] = append(batches[i], randomTokens(r, n))
+		}
+	}
+	want := make([][]DocScore, len(batches))
+	for i, b := range batches {
+		if want[i], err = s.Score(b, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([][]DocScore, len(batches))
+	errs := make([]error, len(batches))
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		wg.Go(func() { got[i], errs[i] = s.Score(b, true) })
+	}
+	wg.Wait()
+	for i := range batches {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("batch %d: concurrent result differs from sequential", i)
+		}
 	}
 }
 

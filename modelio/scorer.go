@@ -29,6 +29,10 @@ type ScorerOptions struct {
 	// ChunkLen is the longest chunk (tokens per stream per call), rounded
 	// down to a chunk bucket. Default 512.
 	ChunkLen int
+	// Devices is how many of the backend's devices (GPUs) get a replica of
+	// the model: 0 means all of them. Concurrent Score calls run on
+	// different replicas; the CPU backend has one device.
+	Devices int
 }
 
 // DocScore holds the per-token outputs for one document.
@@ -39,23 +43,42 @@ type DocScore struct {
 }
 
 // Scorer runs the entropy model over batches of documents. It is safe for
-// concurrent use; calls are serialised on the model's device.
+// concurrent use: it holds one replica of the model per device, a Score call
+// takes a free replica (waiting if none is free), so N devices serve N
+// concurrent calls. The compiled graphs are shared by all replicas.
 type Scorer struct {
 	cfg     Config
 	backend backends.Backend
 	dtype   dtypes.DType
-	weights []*tensors.Tensor
 
 	maxStreams int   // B bucket ceiling
 	chunks     []int // C buckets, ascending
 
-	mu       sync.Mutex
-	execs    [2]*graph.Exec // [wantHidden]
+	execs    [2]*graph.Exec // [wantHidden]; portable, run on any replica's device
+	replicas []*replica
+	free     chan *replica
+
+	mu       sync.Mutex // guards compiled
 	compiled map[[3]int]bool
+}
+
+// replica is the model's state on one device. A tensor lives on one device,
+// so every replica has its own weights and constant tensors; only the
+// goroutine holding the replica (taken from Scorer.free) touches it.
+type replica struct {
+	dev     backends.DeviceNum
+	weights []*tensors.Tensor
 	// zeros holds an empty key/value cache per stream count; it stays on the
 	// device and is only read, so each Score call starts without an upload.
 	zeros map[int]*tensors.Tensor
+	// rope holds RoPE tables per (start, chunk) for starts below ropeCacheEnd,
+	// which covers every chunk of a call up to that position.
+	rope map[[2]int][2]*tensors.Tensor
 }
+
+// ropeCacheEnd bounds the start positions whose RoPE tables are kept on the
+// device (each call restarts its streams at 0, so these repeat).
+const ropeCacheEnd = 1 << 16
 
 // chunkBuckets are the chunk lengths a Scorer compiles for (capped by ChunkLen).
 var chunkBuckets = []int{32, 128, 512, 2048, 8192}
@@ -70,7 +93,7 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Scorer{cfg: w.Config, backend: be, compiled: map[[3]int]bool{}, zeros: map[int]*tensors.Tensor{}}
+	s := &Scorer{cfg: w.Config, backend: be, compiled: map[[3]int]bool{}}
 	switch o.DType {
 	case "":
 		s.dtype = dtypes.BFloat16
@@ -94,12 +117,28 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 	s.maxStreams = max(1, batch/s.chunks[len(s.chunks)-1])
 	s.maxStreams = 1 << (bitsLen(s.maxStreams) - 1) // a power of two
 
+	devices := be.NumDevices()
+	switch {
+	case o.Devices < 0 || o.Devices > devices:
+		return nil, fmt.Errorf("%d devices asked for, backend %s has %d", o.Devices, be.String(), devices)
+	case o.Devices > 0:
+		devices = o.Devices
+	}
 	dims := weightDims(w.Config)
-	for i, data := range weightOrder(w) {
+	order := weightOrder(w)
+	for i, data := range order {
 		if len(data) != prod(dims[i]) {
 			return nil, fmt.Errorf("weight %d has %d values, config wants %v", i, len(data), dims[i])
 		}
-		s.weights = append(s.weights, s.toTensor(data, dims[i], isNormWeight(i)))
+	}
+	s.free = make(chan *replica, devices)
+	for d := range devices {
+		r := &replica{dev: backends.DeviceNum(d), zeros: map[int]*tensors.Tensor{}, rope: map[[2]int][2]*tensors.Tensor{}}
+		for i, data := range order {
+			r.weights = append(r.weights, s.toTensor(data, dims[i], isNormWeight(i)))
+		}
+		s.replicas = append(s.replicas, r)
+		s.free <- r
 	}
 	nGraphs := s.graphsPerExec()
 	for i, hidden := range []bool{false, true} {
@@ -144,6 +183,9 @@ func (s *Scorer) DType() string {
 // Backend is the name of the GoMLX backend in use.
 func (s *Scorer) Backend() string { return s.backend.String() }
 
+// Devices is the number of model replicas (one per device).
+func (s *Scorer) Devices() int { return len(s.replicas) }
+
 // CompiledGraphs is the number of distinct graphs compiled so far.
 func (s *Scorer) CompiledGraphs() int {
 	s.mu.Lock()
@@ -183,10 +225,10 @@ func (s *Scorer) Score(docs [][]int32, wantHidden bool) ([]DocScore, error) {
 	if total == 0 {
 		return out, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	r := <-s.free
+	defer func() { s.free <- r }()
 	streams := s.packStreams(docs)
-	if err := s.run(docs, streams, out, wantHidden); err != nil {
+	if err := s.run(r, docs, streams, out, wantHidden); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -235,7 +277,7 @@ func (s *Scorer) packStreams(docs [][]int32) []*stream {
 // batch shrinks to the next power of two, carrying the caches along. So a
 // call compiles few shapes and moves its caches through host memory at most
 // log4(B) times.
-func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) error {
+func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) error {
 	cfg := s.cfg
 	cl := cfg.cacheLen()
 	b := ceilPow2(len(streams))
@@ -245,7 +287,7 @@ func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidd
 	for i := range cacheSeg {
 		cacheSeg[i] = filled(cl, -2)
 	}
-	kCache, vCache := s.zeroCaches(b), s.zeroCaches(b)
+	kCache, vCache := s.zeroCaches(r, b), s.zeroCaches(r, b)
 	fresh := kCache // shared by k and v; never finalized here
 	exec := s.execs[boolIdx(wantHidden)]
 	dim := cfg.Dim
@@ -270,10 +312,10 @@ func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidd
 			}
 			nb := ceilPow2(active)
 			var err error
-			if kCache, err = s.selectRows(kCache, keep, nb); err != nil {
+			if kCache, err = s.selectRows(r, kCache, keep, nb); err != nil {
 				return err
 			}
-			if vCache, err = s.selectRows(vCache, keep, nb); err != nil {
+			if vCache, err = s.selectRows(r, vCache, keep, nb); err != nil {
 				return err
 			}
 			nextRows, nextSeg := make([]*stream, nb), make([][]int32, nb)
@@ -301,23 +343,24 @@ func (s *Scorer) run(docs [][]int32, streams []*stream, out []DocScore, wantHidd
 				seg[i*c+j] = d
 			}
 		}
-		cos, sin := ropeTable(pos, c, cfg.HeadDimension(), cfg.RopeTheta)
+		cos, sin, cached := s.ropeTensors(r, pos, c)
 		args := []*tensors.Tensor{
 			tensors.FromFlatDataAndDimensions(tok, b, c),
 			tensors.FromFlatDataAndDimensions(seg, b, c),
 			tensors.FromFlatDataAndDimensions(cseg, b, cl),
-			tensors.FromFlatDataAndDimensions(cos, c, cfg.HeadDimension()/2),
-			tensors.FromFlatDataAndDimensions(sin, c, cfg.HeadDimension()/2),
+			cos, sin,
 			kCache, vCache,
 		}
-		args = append(args, s.weights...)
+		args = append(args, r.weights...)
+		s.mu.Lock()
 		s.compiled[[3]int{b, c, boolIdx(wantHidden)}] = true
-		res, err := exec.Exec(args)
+		s.mu.Unlock()
+		res, _, err := exec.ExecWithGraphOnDevice(r.dev, args)
 		if err != nil {
-			return fmt.Errorf("forward (streams %d, chunk %d, %s): %w", b, c, s.Backend(), err)
+			return fmt.Errorf("forward (streams %d, chunk %d, %s device %d): %w", b, c, s.Backend(), r.dev, err)
 		}
-		for _, t := range args[:numDataInputs] {
-			if t != fresh {
+		for i, t := range args[:numDataInputs] {
+			if t != fresh && !(cached && (i == 3 || i == 4)) {
 				t.FinalizeAll()
 			}
 		}
@@ -381,14 +424,32 @@ func (s *Scorer) chunkFor(remaining int) int {
 }
 
 // zeroCaches returns the empty [L, b, W−1, K, D] key or value cache for b
-// streams, made once per b.
-func (s *Scorer) zeroCaches(b int) *tensors.Tensor {
-	if t, ok := s.zeros[b]; ok {
+// streams, made once per replica and b.
+func (s *Scorer) zeroCaches(r *replica, b int) *tensors.Tensor {
+	if t, ok := r.zeros[b]; ok {
 		return t
 	}
 	t := s.newZeroCache(b)
-	s.zeros[b] = t
+	r.zeros[b] = t
 	return t
+}
+
+// ropeTensors returns the [c, D/2] cos and sin tables for positions
+// start…start+c−1, and whether they are the replica's cached ones (which
+// the caller must not finalize).
+func (s *Scorer) ropeTensors(r *replica, start, c int) (cos, sin *tensors.Tensor, cached bool) {
+	half := s.cfg.HeadDimension() / 2
+	key := [2]int{start, c}
+	if t, ok := r.rope[key]; ok {
+		return t[0], t[1], true
+	}
+	cf, sf := ropeTable(start, c, s.cfg.HeadDimension(), s.cfg.RopeTheta)
+	cos, sin = tensors.FromFlatDataAndDimensions(cf, c, half), tensors.FromFlatDataAndDimensions(sf, c, half)
+	if start+c > ropeCacheEnd {
+		return cos, sin, false
+	}
+	r.rope[key] = [2]*tensors.Tensor{cos, sin}
+	return cos, sin, true
 }
 
 func (s *Scorer) newZeroCache(b int) *tensors.Tensor {
@@ -402,7 +463,7 @@ func (s *Scorer) newZeroCache(b int) *tensors.Tensor {
 
 // selectRows keeps rows `keep` (axis 1) of a cache and pads it to nb rows.
 // It round-trips through host memory; this happens only when streams end.
-func (s *Scorer) selectRows(t *tensors.Tensor, keep []int, nb int) (*tensors.Tensor, error) {
+func (s *Scorer) selectRows(r *replica, t *tensors.Tensor, keep []int, nb int) (*tensors.Tensor, error) {
 	dims := t.Shape().Dimensions
 	l, b := dims[0], dims[1]
 	row := prod(dims[2:])
@@ -423,7 +484,7 @@ func (s *Scorer) selectRows(t *tensors.Tensor, keep []int, nb int) (*tensors.Ten
 		}
 		out = tensors.FromFlatDataAndDimensions(gatherRows(src, l, b, row, keep, nb), nd...)
 	}
-	if t != s.zeros[b] {
+	if t != r.zeros[b] {
 		t.FinalizeAll()
 	}
 	return out, nil

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/bltpipe/bltpipe/modelio"
@@ -47,6 +49,7 @@ type benchResult struct {
 	PctOfPeak    float64 `json:"pct_of_peak"`
 	Window       int     `json:"window"`
 	Graphs       int     `json:"graphs"`
+	Devices      int     `json:"devices"` // replicas scoring concurrently; PctOfPeak is of all of them
 }
 
 func runBenchModel(args []string, stdout io.Writer) error {
@@ -62,6 +65,7 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	peak := fs.Float64("peak-tflops", 790, "dense bf16 peak of the device in TFLOP/s, for the percentage")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	window := fs.Int("window", 0, "override the sliding window (keys per query; 0: the model's)")
+	devices := fs.Int("devices", 1, "model replicas, one per device (GPU), scoring concurrently; 0: all devices")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -85,7 +89,7 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	if *window > 0 {
 		w.Config.SlidingWindow = *window
 	}
-	s, err := modelio.NewScorer(w, modelio.ScorerOptions{Backend: *backend, DType: *dtype, BatchTokens: *batchTokens, ChunkLen: *chunkLen})
+	s, err := modelio.NewScorer(w, modelio.ScorerOptions{Backend: *backend, DType: *dtype, BatchTokens: *batchTokens, ChunkLen: *chunkLen, Devices: *devices})
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -100,16 +104,35 @@ func runBenchModel(args []string, stdout io.Writer) error {
 		docs[i] = d
 	}
 	perCall := len(docs) * *seqLen
-	if _, err := s.Score(docs, false); err != nil { // warm-up: compiles the graphs
+	// One goroutine per replica; the warm-up compiles the graphs and puts
+	// the weights on every device.
+	n := s.Devices()
+	loop := func(d time.Duration) (int, error) {
+		var wg sync.WaitGroup
+		counts, errs := make([]int, n), make([]error, n)
+		start := time.Now()
+		for i := range n {
+			wg.Go(func() {
+				for errs[i] == nil && (time.Since(start) < d || counts[i] == 0) {
+					_, errs[i] = s.Score(docs, false)
+					counts[i] += perCall
+				}
+			})
+		}
+		wg.Wait()
+		total := 0
+		for _, c := range counts {
+			total += c
+		}
+		return total, errors.Join(errs...)
+	}
+	if _, err := loop(0); err != nil {
 		return err
 	}
 	start := time.Now()
-	tokens := 0
-	for time.Since(start).Seconds() < *seconds || tokens == 0 {
-		if _, err := s.Score(docs, false); err != nil {
-			return err
-		}
-		tokens += perCall
+	tokens, err := loop(time.Duration(*seconds * float64(time.Second)))
+	if err != nil {
+		return err
 	}
 	el := time.Since(start).Seconds()
 	cfg := w.Config
@@ -118,14 +141,15 @@ func runBenchModel(args []string, stdout io.Writer) error {
 		Backend: s.Backend(), DType: s.DType(), Size: *size, Params: cfg.NumParams(), SeqLen: *seqLen,
 		BatchTokens: *batchTokens, ChunkLen: *chunkLen, Tokens: tokens, Seconds: el,
 		TokensPerSec: float64(tokens) / el, DenseGFLOP: dense, Window: cfg.SlidingWindow, Graphs: s.CompiledGraphs(),
+		Devices: n,
 	}
 	res.TFLOPs = res.TokensPerSec * dense / 1e3
-	res.PctOfPeak = 100 * res.TFLOPs / *peak
+	res.PctOfPeak = 100 * res.TFLOPs / (*peak * float64(n))
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "%s %s  size %s (%d params)  seq %d  batch %d tokens  chunk %d\n",
-		res.Backend, res.DType, res.Size, res.Params, res.SeqLen, res.BatchTokens, res.ChunkLen)
+	fmt.Fprintf(stdout, "%s %s ×%d devices  size %s (%d params)  seq %d  batch %d tokens  chunk %d\n",
+		res.Backend, res.DType, res.Devices, res.Size, res.Params, res.SeqLen, res.BatchTokens, res.ChunkLen)
 	fmt.Fprintf(stdout, "%.0f tokens/s  %.2f TFLOP/s dense (%.4f GFLOP/token)  %.1f%% of %.0f TFLOP/s  (%d tokens in %.1fs, %d graphs)\n",
 		res.TokensPerSec, res.TFLOPs, dense, res.PctOfPeak, *peak, tokens, el, res.Graphs)
 	return nil

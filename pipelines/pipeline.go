@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/bltpipe/bltpipe/modelio/patcher"
+	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/embed"
 	"github.com/bltpipe/bltpipe/transforms/limits"
 	"github.com/bltpipe/bltpipe/transforms/patch"
@@ -22,6 +23,7 @@ import (
 	_ "github.com/bltpipe/bltpipe/transforms/pretokenize/modality" // registers the "modality" segmenter (Auto picks it)
 	"github.com/bltpipe/bltpipe/transforms/read"
 	"github.com/bltpipe/bltpipe/transforms/reject"
+	"github.com/bltpipe/bltpipe/transforms/resume"
 	"github.com/bltpipe/bltpipe/transforms/waterfill"
 	"github.com/bltpipe/bltpipe/transforms/waterfill/alloc"
 	"github.com/bltpipe/bltpipe/transforms/waterfill/sphere"
@@ -57,6 +59,11 @@ type Options struct {
 	// Waterfill places patches on shells (sphere/); the zero value is
 	// alloc.DefaultConfig() (rank, 256 shells), Method "none" writes none.
 	Waterfill alloc.Config
+	// Overwrite redoes every input split. By default (false) a split that
+	// an earlier run into Output finished with the same configuration and
+	// input (its completion record in _splits/ says so) is not read again:
+	// the run resumes. Either way the output is the same.
+	Overwrite bool
 }
 
 // Limits bound what one input can make a worker hold or do; an input over
@@ -151,27 +158,61 @@ func Build(s beam.Scope, o Options) (beam.PCollection, error) {
 	if err != nil {
 		return beam.PCollection{}, err
 	}
-	docs, readTallies := read.ReadTallied(s, o.Inputs, read.Options{
+	wf := o.Waterfill.OrDefault()
+	rc, err := o.resumeConfig(run, wf)
+	if err != nil {
+		return beam.PCollection{}, err
+	}
+	ro := read.Options{
 		MaxLineBytes: o.Limits.MaxLineBytes, MaxRowBytes: o.Limits.MaxRowBytes, MaxFileBytes: o.Limits.MaxFileBytes,
 		IDField: o.IDField, TextField: o.TextField, Keep: o.Keep,
-		JSONLSplitBytes: o.JSONLSplitBytes, RowGroupsPerSplit: o.RowGroupsPerSplit,
-	})
+		JSONLSplitBytes: o.JSONLSplitBytes, RowGroupsPerSplit: o.RowGroupsPerSplit, Ledger: rc.Ledger,
+	}
+	rs := s.Scope("Read")
+	planned := read.Splits(rs, o.Inputs, ro)
+	// Splits an earlier run finished are not read: their files, tallies and
+	// statistics come from their completion records.
+	todo, doneShards, doneTallies, donePartials := resume.Check(s, beam.Reshuffle(rs, planned), rc)
+	docs, readTallies := read.ReadSplits(rs, todo, ro)
 	docs = pretokenize.Apply(s, docs, pretokenize.Config{Segmenter: o.Segmenter, Options: o.Limits.SegmenterOptions})
-	docs, limitTallies := limits.Apply(s, docs, limits.Config{MaxDocBytes: o.Limits.MaxDocBytes, KeepFallback: o.Limits.KeepFallback})
+	docs, limitTallies := limits.Apply(s, docs, limits.Config{MaxDocBytes: o.Limits.MaxDocBytes, KeepFallback: o.Limits.KeepFallback, Ledger: rc.Ledger})
 	scored := patch.Patch(s, docs, patch.Config{
 		ModelDir: o.ModelDir, Backend: o.Backend, DType: o.DType,
 		BatchTokens: o.BatchTokens, Patcher: o.Patcher, Embeddings: o.Embeddings,
 		SegmentStartsPatch: o.SegmentStartsPatch,
 	})
 	scored = embed.Embed(s, scored)
-	wf := o.Waterfill.OrDefault()
-	stats := waterfill.PrepWeighted(s, reject.DropRejects(s, scored), wf.Weighting())
+	stats := waterfill.PrepWeighted(s, reject.DropRejects(s, scored), wf.Weighting(), donePartials)
 	wc := write.Config{Output: o.Output, Keep: o.Keep, Embeddings: o.Embeddings, BLTArrow: o.BLTArrow, Run: run,
-		MaxRowBytes: 8 * o.Limits.MaxRowBytes, MaxRejects: o.MaxRejects}
-	shards := write.Shards(s, scored, wc)
+		MaxRowBytes: 8 * o.Limits.MaxRowBytes, MaxRejects: o.MaxRejects, Resume: rc}
+	shards := beam.Flatten(s, write.Shards(s, scored, wc), doneShards)
 	// sphere/ is written from the committed patches/ shards; its shards
 	// join the manifest.
 	spheres := sphere.Stage(s, shards, stats, sphere.Config{Output: o.Output, Alloc: wf})
-	tallies := beam.Flatten(s, readTallies, limitTallies)
-	return write.Finalize(s, beam.Flatten(s, shards, spheres), stats, tallies, wc), nil
+	tallies := beam.Flatten(s, readTallies, limitTallies, doneTallies)
+	return write.Finalize(s, beam.Flatten(s, shards, spheres), stats, tallies, planned, wc), nil
+}
+
+// resumeConfig fingerprints what shapes a split's files and its statistics
+// partial: everything the sidecars record (run: model identity and
+// directory, patcher, segmenter and its options, fields, kept columns,
+// embeddings, BLT Arrow name, batch size, tool version, input patterns),
+// the schema version, and the options not in run that change bytes —
+// compute backend and dtype, limits, split sizes and the waterfill
+// weighting. MaxRejects and the sphere's parameters only shape files that
+// every run rewrites (_MANIFEST.json, sphere/), so they are left out.
+func (o Options) resumeConfig(run write.Run, wf alloc.Config) (resume.Config, error) {
+	fp, err := resume.Fingerprint(struct {
+		Schema            string
+		Run               write.Run
+		Backend, DType    string
+		Limits            Limits
+		JSONLSplitBytes   int64
+		RowGroupsPerSplit int64
+		Weighting         alloc.Weighting
+	}{schemas.Version, run, o.Backend, o.DType, o.Limits, o.JSONLSplitBytes, o.RowGroupsPerSplit, wf.Weighting()})
+	if err != nil {
+		return resume.Config{}, err
+	}
+	return resume.Config{Output: o.Output, Fingerprint: fp, Ledger: resume.NewLedger(), Overwrite: o.Overwrite, Weighting: wf.Weighting()}, nil
 }

@@ -45,6 +45,10 @@ const (
 	// run writes it after the manifest); unlike every other file it is
 	// not reproducible, and the manifest does not list it.
 	TimingFile = "_TIMING.json"
+	// SplitsDir holds one completion record per finished input split,
+	// <split>.json, which lets a rerun skip the split (--resume); see
+	// docs/SCHEMA.md and transforms/resume.
+	SplitsDir = "_splits"
 
 	ParquetExt    = ".parquet"
 	HypergraphExt = ".hypergraph.db"

@@ -51,6 +51,12 @@ patches, pools patch embeddings and writes (under DIR, local or gs://):
   _MANIFEST.json               written last: shards, row counts, sha256, model, parameters
 See docs/SCHEMA.md. Reruns into the same DIR rewrite the same files.
 
+Resuming: a run that was killed or failed, rerun with the same arguments,
+skips the input splits it had finished (a record per finished split in
+DIR/_splits/; the input file and the configuration must be unchanged),
+does the rest and ends with the files of an uninterrupted run. This is the
+default (--resume); --overwrite (= --resume=false) redoes every split.
+
 Inputs: files, directories (all files below) or globs, local or gs://.
 *.jsonl/*.ndjson/*.json (optionally .gz/.zst) are JSON lines; *.parquet is
 read by row group (FineWeb-Edu schema works as is); anything else is one
@@ -117,6 +123,8 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	dtype := fs.String("dtype", "", "compute `dtype`: f32 or bf16 (default: backend's)")
 	splitMB := fs.Int64("jsonl-split-mb", 64, "size of a JSONL input split in `MiB` (uncompressed files)")
 	rgPerSplit := fs.Int64("row-groups-per-split", 1, "Parquet row groups per input split")
+	resume := fs.Bool("resume", true, "skip input splits an earlier run into --output finished with the same configuration and input")
+	overwrite := fs.Bool("overwrite", false, "redo every input split, reusing nothing an earlier run finished (same as --resume=false)")
 	fs.DurationVar(&rf.progress, "progress", 10*time.Second, "progress line `interval` on prism (0 disables)")
 	lim := addLimitFlags(fs)
 	mod := addModalityFlags(fs)
@@ -132,11 +140,15 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["resume"] && *resume && *overwrite {
+		return rf, usageErrorf("--resume and --overwrite contradict each other")
+	}
 
 	o := pipelines.Options{
 		Inputs: inputs, Output: *output, BLTArrow: *bltArrow, BatchTokens: *batch,
 		IDField: *idField, TextField: *textField, Segmenter: *segmenter, Backend: *backend, DType: *dtype,
 		JSONLSplitBytes: *splitMB << 20, RowGroupsPerSplit: *rgPerSplit, Version: version(),
+		Overwrite: *overwrite || !*resume,
 	}
 	if *keep != "" {
 		for _, k := range strings.Split(*keep, ",") {
@@ -243,6 +255,7 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 		return usageErrorf("%v", err)
 	}
 	planProgress(ctx, rf.opts)
+	resumedBase := progress.Resumed.Load()
 	start := time.Now()
 	p, s := beam.NewPipelineWithRoot()
 	if _, err := pipelines.Build(s, rf.opts); err != nil {
@@ -261,6 +274,17 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  (no metrics from the runner; in-process counts: %s)\n", progress.Line())
 	}
 	io.WriteString(stdout, runners.Summary(counters))
+	resumed, ok := counters["splits_resumed"]
+	if !ok {
+		resumed = progress.Resumed.Load() - resumedBase
+	}
+	if resumed > 0 {
+		of := ""
+		if n := progress.PlannedSplits.Load(); n > 0 {
+			of = fmt.Sprintf(" of %d", n)
+		}
+		fmt.Fprintf(stderr, "bltpipe: resume: %d%s splits already finished by an earlier run, skipped (--overwrite redoes them)\n", resumed, of)
+	}
 	if err := printAccounting(ctx, stdout, rf.opts.Output); err != nil {
 		return err
 	}

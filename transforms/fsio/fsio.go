@@ -34,8 +34,14 @@ const TempMarker = ".bltpipe-tmp-"
 var (
 	mu    sync.Mutex
 	cache = map[string]filesystem.Interface{}
-	gcs   *storage.Client
+	gcs   = map[string]*storage.Client{} // by storage emulator (gcsEmulator)
 )
+
+// gcsEmulator is STORAGE_EMULATOR_HOST, which the GCS client reads when it
+// is made: gs:// clients are cached per emulator, so a process that moves
+// to another one (tests, each with its own fake GCS) gets a new client
+// instead of one bound to an emulator that is gone.
+func gcsEmulator() string { return os.Getenv("STORAGE_EMULATOR_HOST") }
 
 // Scheme returns the URI scheme of path ("gs", "memfs") or "" for local paths.
 func Scheme(path string) string {
@@ -48,6 +54,9 @@ func Scheme(path string) string {
 // FS returns the (process-wide, cached) Beam filesystem serving path.
 func FS(ctx context.Context, path string) (filesystem.Interface, error) {
 	key := Scheme(path)
+	if key == "gs" {
+		key += "|" + gcsEmulator()
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if f, ok := cache[key]; ok {
@@ -198,15 +207,15 @@ func openGCS(ctx context.Context, path string) (*gcsObject, error) {
 		return nil, fmt.Errorf("bad object path %q: want gs://bucket/object", path)
 	}
 	mu.Lock()
-	if gcs == nil {
-		c, err := storage.NewClient(ctx)
-		if err != nil {
+	c := gcs[gcsEmulator()]
+	if c == nil {
+		var err error
+		if c, err = storage.NewClient(ctx); err != nil {
 			mu.Unlock()
 			return nil, fmt.Errorf("gcs client: %w", err)
 		}
-		gcs = c
+		gcs[gcsEmulator()] = c
 	}
-	c := gcs
 	mu.Unlock()
 	obj := c.Bucket(bucket).Object(object)
 	attrs, err := obj.Attrs(ctx)

@@ -28,6 +28,7 @@ import (
 	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/record"
 	"github.com/bltpipe/bltpipe/transforms/reject"
+	"github.com/bltpipe/bltpipe/transforms/resume"
 )
 
 func init() {
@@ -46,6 +47,9 @@ type Config struct {
 	// KeepFallback keeps a rejected source's fallback reading (basic text
 	// or bytes) as a document instead of rejecting it.
 	KeepFallback bool
+	// Ledger is the run's resume ledger id: the stage's tallies are also
+	// noted there for the writer's completion record ("" notes nothing).
+	Ledger string
 }
 
 func (c Config) maxDocBytes() int64 {
@@ -88,8 +92,13 @@ func (fn *limitsFn) StartBundle(_ context.Context, _ func(record.Document), _ fu
 
 func (fn *limitsFn) flushTally(tally func(record.Tally)) {
 	if fn.splitPending {
-		tally(record.Tally{Split: fn.split, Stage: schemas.StagePretokenize, Seen: fn.addedPretok})
-		tally(record.Tally{Split: fn.split, Stage: schemas.StageLimits, Seen: fn.addedLimits})
+		for _, t := range []record.Tally{
+			{Split: fn.split, Stage: schemas.StagePretokenize, Seen: fn.addedPretok},
+			{Split: fn.split, Stage: schemas.StageLimits, Seen: fn.addedLimits},
+		} {
+			resume.NoteTally(fn.Config.Ledger, t)
+			tally(t)
+		}
 	}
 	fn.addedPretok, fn.addedLimits, fn.splitPending, fn.havePrev = 0, 0, false, false
 }

@@ -18,6 +18,7 @@ var (
 	Tokens    atomic.Int64 // tokens through the model
 	Patches   atomic.Int64 // patches produced
 	Shards    atomic.Int64 // shard files committed
+	Resumed   atomic.Int64 // splits an earlier run had finished (skipped)
 )
 
 // Line formats the counters as one human-readable line.

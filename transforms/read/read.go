@@ -30,6 +30,7 @@ import (
 	"github.com/bltpipe/bltpipe/transforms/progress"
 	"github.com/bltpipe/bltpipe/transforms/record"
 	"github.com/bltpipe/bltpipe/transforms/reject"
+	"github.com/bltpipe/bltpipe/transforms/resume"
 )
 
 func init() {
@@ -67,6 +68,10 @@ type Options struct {
 	MaxLineBytes int64 // a JSONL line (default DefaultMaxLineBytes)
 	MaxRowBytes  int64 // a Parquet row: text, id and kept values (default DefaultMaxRowBytes)
 	MaxFileBytes int64 // a whole-file document, and a Parquet row group uncompressed (default DefaultMaxFileBytes)
+	// Ledger is the run's resume ledger id (transforms/resume): each
+	// split's tally is also noted there for the writer's completion
+	// record. "" notes nothing.
+	Ledger string
 }
 
 // Default limits of the read stage.
@@ -115,6 +120,13 @@ func ReadTallied(s beam.Scope, patterns []string, o Options) (docs, tallies beam
 	s = s.Scope("Read")
 	splits := Splits(s, patterns, o)
 	splits = beam.Reshuffle(s, splits)
+	return beam.ParDo2(s, &readSplitFn{Options: o}, splits)
+}
+
+// ReadSplits reads splits (a PCollection<record.Split> from Splits, after
+// a reshuffle) like ReadTallied, for pipelines that handle the split list
+// themselves (resuming skips some).
+func ReadSplits(s beam.Scope, splits beam.PCollection, o Options) (docs, tallies beam.PCollection) {
 	return beam.ParDo2(s, &readSplitFn{Options: o}, splits)
 }
 
@@ -324,7 +336,13 @@ func (fn *readSplitFn) ProcessElement(ctx context.Context, sp record.Split, emit
 			err = nil
 		}
 		if err == nil {
-			tally(record.Tally{Split: sp.ID, Stage: schemas.StageRead, Seen: seen})
+			t := record.Tally{Split: sp.ID, Stage: schemas.StageRead, Seen: seen}
+			if seen == 0 {
+				resume.Forget(fn.Options.Ledger, sp.ID) // the writer never sees this split
+			} else {
+				resume.NoteTally(fn.Options.Ledger, t)
+			}
+			tally(t)
 		}
 	}()
 	switch sp.Format {

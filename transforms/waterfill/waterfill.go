@@ -81,10 +81,15 @@ func Prep(s beam.Scope, scored beam.PCollection) beam.PCollection {
 }
 
 // PrepWeighted is Prep with the allocation weight's histogram over w's
-// log-weight.
-func PrepWeighted(s beam.Scope, scored beam.PCollection, w alloc.Weighting) beam.PCollection {
+// log-weight. Partials of splits not in scored (PCollection<Partial>, e.g.
+// of splits an earlier run finished) may be given in more; they are
+// merged in split order with the others.
+func PrepWeighted(s beam.Scope, scored beam.PCollection, w alloc.Weighting, more ...beam.PCollection) beam.PCollection {
 	s = s.Scope("WaterfillPrep")
 	partials := beam.ParDo(s, &partialFn{Weighting: w}, scored)
+	if len(more) > 0 {
+		partials = beam.Flatten(s, append([]beam.PCollection{partials}, more...)...)
+	}
 	return beam.Combine(s, &statsFn{}, partials)
 }
 
@@ -93,22 +98,17 @@ func PrepWeighted(s beam.Scope, scored beam.PCollection, w alloc.Weighting) beam
 type partialFn struct {
 	Weighting alloc.Weighting
 
-	cur *Partial
-	acc *alloc.Acc
+	cur *SplitAcc
 }
 
 func (fn *partialFn) ProcessElement(sc record.Scored, emit func(Partial)) {
-	if fn.cur != nil && fn.cur.Split != sc.Doc.Split {
+	if fn.cur != nil && fn.cur.p.Split != sc.Doc.Split {
 		fn.flush(emit)
 	}
 	if fn.cur == nil {
-		fn.cur = &Partial{Split: sc.Doc.Split}
-		fn.acc = alloc.NewAcc(fn.Weighting)
+		fn.cur = NewSplitAcc(sc.Doc.Split, fn.Weighting)
 	}
-	AddDocument(fn.cur, sc)
-	for _, pt := range sc.Patches {
-		fn.acc.Add(alloc.Patch{Prominence: pt.MeanProminence, MaxProminence: pt.MaxProminence, MeanEntropy: pt.MeanEntropy})
-	}
+	fn.cur.Add(sc)
 }
 
 func (fn *partialFn) FinishBundle(emit func(Partial)) {
@@ -118,9 +118,36 @@ func (fn *partialFn) FinishBundle(emit func(Partial)) {
 }
 
 func (fn *partialFn) flush(emit func(Partial)) {
-	fn.cur.Alloc = fn.acc.Summary()
-	emit(*fn.cur)
-	fn.cur, fn.acc = nil, nil
+	emit(fn.cur.Partial())
+	fn.cur = nil
+}
+
+// SplitAcc reduces one split's scored documents, added in order, to the
+// split's Partial: what the stage computes for it. (The writer computes
+// the same for the split's completion record, see transforms/resume.)
+type SplitAcc struct {
+	p   Partial
+	acc *alloc.Acc
+}
+
+// NewSplitAcc starts the partial of a split for a weighting.
+func NewSplitAcc(split string, w alloc.Weighting) *SplitAcc {
+	return &SplitAcc{p: Partial{Split: split}, acc: alloc.NewAcc(w)}
+}
+
+// Add folds in the split's next document (not a reject).
+func (a *SplitAcc) Add(sc record.Scored) {
+	AddDocument(&a.p, sc)
+	for _, pt := range sc.Patches {
+		a.acc.Add(alloc.Patch{Prominence: pt.MeanProminence, MaxProminence: pt.MaxProminence, MeanEntropy: pt.MeanEntropy})
+	}
+}
+
+// Partial returns the split's partial so far.
+func (a *SplitAcc) Partial() Partial {
+	p := a.p
+	p.Alloc = a.acc.Summary()
+	return p
 }
 
 // AddDocument folds one scored document into a partial.

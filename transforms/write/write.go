@@ -6,9 +6,11 @@
 //	blt/<NAME>.shard_<ordinal>.arrow (+ .complete),
 //
 // each streamed to a temporary name and renamed into place when the split
-// is done. Finalize then writes waterfill/_STATS.json, removes shards no
-// longer produced (a rerun over changed input) and temporaries of failed
-// attempts, and writes _MANIFEST.json last.
+// is done, then the split's completion record _splits/<split>.json
+// (transforms/resume), which lets a rerun skip the split. Finalize then
+// writes waterfill/_STATS.json, removes shards no longer produced (a rerun
+// over changed input), records of splits no longer in the input and
+// temporaries of failed attempts, and writes _MANIFEST.json last.
 //
 // Invariant relied on (and checked): a split's documents arrive contiguously
 // in one bundle, because the read stage emits a whole split from one
@@ -32,12 +34,14 @@ import (
 	"github.com/bltpipe/bltpipe/transforms/progress"
 	"github.com/bltpipe/bltpipe/transforms/record"
 	"github.com/bltpipe/bltpipe/transforms/reject"
+	"github.com/bltpipe/bltpipe/transforms/resume"
 	"github.com/bltpipe/bltpipe/transforms/waterfill"
 )
 
 func init() {
 	register.DoFn3x1[context.Context, record.Scored, func(record.ShardInfo), error](&writeFn{})
-	register.DoFn6x1[context.Context, []byte, func(*record.ShardInfo) bool, func(*waterfill.Stats) bool, func(*record.Tally) bool, func(string), error](&finalizeFn{})
+	register.DoFn7x1[context.Context, []byte, func(*record.ShardInfo) bool, func(*waterfill.Stats) bool, func(*record.Tally) bool, func(*record.Split) bool, func(string), error](&finalizeFn{})
+	register.Iter1[record.Split]()
 	register.Iter1[record.Tally]()
 	register.Emitter1[record.ShardInfo]()
 	register.Emitter1[string]()
@@ -97,6 +101,9 @@ type Config struct {
 	// MaxRejects decides when the run fails for rejecting too much; the
 	// zero value allows no reject at all.
 	MaxRejects reject.Budget
+	// Resume makes the writer leave a completion record per finished split
+	// (_splits/, see transforms/resume); its zero value writes none.
+	Resume resume.Config
 }
 
 // DefaultMaxRowBytes keeps a row well inside Arrow's 2 GiB offsets and
@@ -117,17 +124,20 @@ func Shards(s beam.Scope, scored beam.PCollection, c Config) beam.PCollection {
 	return beam.ParDo(s, &writeFn{Config: c}, scored)
 }
 
-// Finalize waits for all shards, the stats and the stages' tallies
-// (PCollection<record.Tally>), then writes waterfill/_STATS.json, removes
-// stale shards, and writes _MANIFEST.json last. It returns a
-// PCollection<string> holding the manifest's path.
+// Finalize waits for all shards, the stats, the stages' tallies
+// (PCollection<record.Tally>) and the run's input splits
+// (PCollection<record.Split>, as planned by the read stage), then writes
+// waterfill/_STATS.json, removes stale shards and completion records of
+// splits no longer in the input, and writes _MANIFEST.json last. It
+// returns a PCollection<string> holding the manifest's path.
 //
 // The manifest records the accounting documents + rejected = seen; when it
 // does not hold, or the rejects exceed MaxRejects, the manifest says so
 // (status "failed", error) and the pipeline fails.
-func Finalize(s beam.Scope, shards, stats, tallies beam.PCollection, c Config) beam.PCollection {
+func Finalize(s beam.Scope, shards, stats, tallies, splits beam.PCollection, c Config) beam.PCollection {
 	s = s.Scope("Finalize")
-	return beam.ParDo(s, &finalizeFn{Config: c}, beam.Impulse(s), beam.SideInput{Input: shards}, beam.SideInput{Input: stats}, beam.SideInput{Input: tallies})
+	return beam.ParDo(s, &finalizeFn{Config: c}, beam.Impulse(s), beam.SideInput{Input: shards}, beam.SideInput{Input: stats},
+		beam.SideInput{Input: tallies}, beam.SideInput{Input: splits})
 }
 
 // ShardName returns the relative path of a split's file in a table.
@@ -158,7 +168,8 @@ type splitFiles struct {
 	patches *parquetTable
 	blt     *bltTable
 	graph   *sidecar
-	rejects *reject.Table // opened at the split's first reject
+	rejects *reject.Table       // opened at the split's first reject
+	stats   *waterfill.SplitAcc // the split's statistics partial, for its completion record
 	source  string
 	open    bool // data tables opened (at the split's first document)
 }
@@ -187,6 +198,14 @@ func (fn *writeFn) ProcessElement(ctx context.Context, sc record.Scored, emit fu
 		fn.cur = &splitFiles{split: sc.Doc.Split, ordinal: sc.Doc.Ordinal, source: sc.Doc.Source}
 	}
 	f := fn.cur
+	if !sc.Doc.Rejected() && fn.Config.Resume.Ledger != "" {
+		// What waterfill.PrepWeighted reduces: every document that reached
+		// the writer, before the row check below.
+		if f.stats == nil {
+			f.stats = waterfill.NewSplitAcc(f.split, fn.Config.Resume.Weighting)
+		}
+		f.stats.Add(sc)
+	}
 	if !sc.Doc.Rejected() {
 		if size := rowBytes(sc); size > fn.Config.maxRowBytes() {
 			reject.Count(ctx, schemas.StageWrite)
@@ -312,6 +331,12 @@ func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) 
 	fn.cur = nil
 	fn.done[f.split] = true
 	c := fn.Config
+	var infos []record.ShardInfo // the split's files, for its completion record
+	out := emit
+	emit = func(si record.ShardInfo) {
+		infos = append(infos, si)
+		out(si)
+	}
 	info := func(table string, rows int64, file *fsio.AtomicFile) {
 		emit(record.ShardInfo{Table: table, Path: fsio.Rel(c.Output, file.Path()), Split: f.split, Rows: rows, Bytes: file.Size(), SHA256: file.SHA256()})
 		shardsWritten.Inc(ctx, 1)
@@ -327,7 +352,7 @@ func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) 
 		f.rejects = nil
 	}
 	if !f.open {
-		return nil // a split of rejects only: no data tables
+		return fn.commitRecord(ctx, f, infos) // a split of rejects only: no data tables
 	}
 	for _, t := range []*parquetTable{f.docs, f.patches} {
 		if err := t.close(); err != nil {
@@ -357,7 +382,18 @@ func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) 
 	emit(record.ShardInfo{Table: schemas.HypergraphDir, Path: ShardName(schemas.HypergraphDir, f.split, f.ordinal, c.BLTArrow), Split: f.split, Rows: f.graph.leaves, Bytes: size, SHA256: sum})
 	shardsWritten.Inc(ctx, 1)
 	progress.Shards.Add(1)
-	return nil
+	return fn.commitRecord(ctx, f, infos)
+}
+
+// commitRecord writes the completion record of a split whose files are
+// all committed (infos), so that a rerun can skip it.
+func (fn *writeFn) commitRecord(ctx context.Context, f *splitFiles, infos []record.ShardInfo) error {
+	var p *waterfill.Partial
+	if f.stats != nil {
+		v := f.stats.Partial()
+		p = &v
+	}
+	return resume.Commit(ctx, fn.Config.Resume, f.split, infos, p)
 }
 
 // Manifest is the content of _MANIFEST.json.
@@ -374,6 +410,23 @@ type Manifest struct {
 	Error      string             `json:"error,omitempty"`
 	Stats      string             `json:"stats"`
 	Shards     []record.ShardInfo `json:"shards"`
+	// Splits are the run's input splits, by ordinal; a shard covers the
+	// input of the split its Split field names.
+	Splits []InputSplit `json:"splits"`
+}
+
+// InputSplit is one input split in the manifest: the shards whose split is
+// ID hold exactly the records of Source in [Start, End) (bytes of an
+// uncompressed JSONL file, row groups of a Parquet file; the whole file
+// otherwise, and for a refused file, format "rejected", one reject).
+type InputSplit struct {
+	ID          string `json:"split"`
+	Key         string `json:"key"`
+	Source      string `json:"source"`
+	Format      string `json:"format"`
+	Compression string `json:"compression,omitempty"`
+	Start       int64  `json:"start"`
+	End         int64  `json:"end"`
 }
 
 // Counts totals the run.
@@ -389,7 +442,7 @@ type finalizeFn struct {
 	Config Config
 }
 
-func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter func(*record.ShardInfo) bool, statsIter func(*waterfill.Stats) bool, tallyIter func(*record.Tally) bool, emit func(string)) error {
+func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter func(*record.ShardInfo) bool, statsIter func(*waterfill.Stats) bool, tallyIter func(*record.Tally) bool, splitIter func(*record.Split) bool, emit func(string)) error {
 	c := fn.Config
 	var shards []record.ShardInfo
 	seen := map[string]bool{}
@@ -423,8 +476,13 @@ func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter fu
 	if err := removeStale(ctx, c.Output, seen); err != nil {
 		return err
 	}
+	inputs, ids := inputSplits(splitIter)
+	if err := resume.Prune(ctx, c.Output, ids); err != nil {
+		return err
+	}
 
-	m := Manifest{SchemaVersion: schemas.Version, Run: c.Run, Stats: schemas.StatsFile, Shards: shards, MaxRejects: c.MaxRejects.String(), Status: "ok"}
+	m := Manifest{SchemaVersion: schemas.Version, Run: c.Run, Stats: schemas.StatsFile, Shards: shards, Splits: inputs,
+		MaxRejects: c.MaxRejects.String(), Status: "ok"}
 	splits := map[string]bool{}
 	for _, s := range shards {
 		splits[s.Split] = true
@@ -466,6 +524,25 @@ func (fn *finalizeFn) ProcessElement(ctx context.Context, _ []byte, shardIter fu
 	}
 	emit(path)
 	return nil
+}
+
+// inputSplits lists the planned splits by ordinal, and their ids.
+func inputSplits(splitIter func(*record.Split) bool) ([]InputSplit, map[string]bool) {
+	ids := map[string]bool{}
+	var all []record.Split
+	var sp record.Split
+	for splitIter(&sp) {
+		if !ids[sp.ID] {
+			ids[sp.ID] = true
+			all = append(all, sp)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Ordinal < all[j].Ordinal })
+	out := make([]InputSplit, len(all))
+	for i, sp := range all {
+		out[i] = InputSplit{ID: sp.ID, Key: sp.Key, Source: sp.Path, Format: sp.Format, Compression: sp.Compression, Start: sp.Start, End: sp.End}
+	}
+	return out, ids
 }
 
 // accounting totals the stages' tallies (seen) and counts the rejects by

@@ -15,10 +15,17 @@
 //   - direct: an alias of prism (the Go direct runner is deprecated); says so.
 //   - universal, flink: submit to a portable job service at --endpoint
 //     (a Flink job server, a standalone prism, …). Workers default to Beam's
-//     environment rules; pass -- --environment_type=LOOPBACK to run them in
-//     this process (what the tests do against an in-process prism).
+//     environment rules (DOCKER with apache/beam_go_sdk); pass
+//     -- --environment_type=LOOPBACK to run them in this process (what the
+//     tests do against an in-process prism), or EXTERNAL with
+//     --environment_config=HOST:PORT of a worker pool (`bltpipe
+//     worker-pool`, WorkerPool).
 //   - dataflow: Beam's Dataflow runner; pass its flags after "--"
 //     (--project, --region, --staging_location, --worker_binary, …).
+//     Config.WorkerAccelerator asks for GPU workers.
+//
+// Remote workers run a staged worker binary; unless -- --worker_binary is
+// given, bltpipe stages itself when it is a linux/amd64 build (docs/SCALE.md).
 package runners
 
 import (
@@ -49,6 +56,10 @@ type Config struct {
 	Runner   string   // one of Names; "" means prism
 	Endpoint string   // job service HOST:PORT for universal/flink
 	BeamArgs []string // flags for Beam's standard flag set (after "--")
+	// WorkerAccelerator is --worker-accelerator TYPE[:COUNT] (dataflow
+	// only): GPUs on every worker, as Dataflow's worker_accelerator
+	// service option (AcceleratorServiceOption).
+	WorkerAccelerator string
 	// Log receives notices and, on in-process runners, a progress line
 	// every ProgressEvery (0: every 10 s; negative: never).
 	Log           io.Writer
@@ -87,6 +98,9 @@ func Prepare(c Config) (Config, error) {
 		if c.Endpoint != "" {
 			return c, fmt.Errorf("--endpoint is for --runner universal or flink; prism runs in this process")
 		}
+	}
+	if err := prepareRemote(c); err != nil {
+		return c, err
 	}
 	initOnce.Do(beam.Init)
 	return c, nil

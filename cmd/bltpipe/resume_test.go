@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,4 +142,28 @@ poll:
 		}
 	}
 	t.Logf("whole test: %s", time.Since(began).Round(time.Millisecond))
+}
+
+// --resume is the default; --overwrite and --resume=false redo everything;
+// asking for both is a usage error.
+func TestResumeFlags(t *testing.T) {
+	base := []string{"--input", "x", "--output", t.TempDir(), "--model", t.TempDir()}
+	for _, tc := range []struct {
+		args      []string
+		overwrite bool
+	}{
+		{nil, false},
+		{[]string{"--resume"}, false},
+		{[]string{"--overwrite"}, true},
+		{[]string{"--resume=false"}, true},
+		{[]string{"--resume=false", "--overwrite"}, true},
+	} {
+		rf, err := parseRunFlags(append(base, tc.args...), io.Discard)
+		if err != nil || rf.opts.Overwrite != tc.overwrite {
+			t.Errorf("%v: overwrite %v, %v; want %v", tc.args, rf.opts.Overwrite, err, tc.overwrite)
+		}
+	}
+	if _, err := parseRunFlags(append(base, "--resume", "--overwrite"), io.Discard); err == nil {
+		t.Error("--resume --overwrite accepted")
+	}
 }

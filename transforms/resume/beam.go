@@ -65,6 +65,10 @@ func (fn *checkFn) ProcessElement(ctx context.Context, sp record.Split, todo fun
 		if rec != nil {
 			splitsResumed.Inc(ctx, 1)
 			progress.Resumed.Add(1)
+			if sp.Format != record.FormatParquet && sp.Format != record.FormatRejected {
+				// Bytes this run will not read: keep the progress ETA true.
+				progress.PlannedBytes.Add(sp.Start - sp.End)
+			}
 			log.Debugf(ctx, "resume: %s (%s) already finished, skipped", sp.ID, printable(sp.Key))
 			for _, s := range rec.Shards {
 				shard(s)

@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/bltpipe
 PKGS    := ./...
 
-.PHONY: all build test vet bench bench-gpu gpu-binaries demo clean test-tools
+.PHONY: all build test vet bench bench-gpu gpu-binaries worker-binaries demo clean test-tools
 
 all: build
 
@@ -49,6 +49,18 @@ gpu-binaries:
 	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -tags xla -ldflags='-s -w' -o .dev/bltpipe-xla ./cmd/bltpipe
 	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) test -c -tags xla -ldflags='-s -w' -o .dev/modelio-xla.test ./modelio
 	gzip -9f .dev/bltpipe-xla .dev/modelio-xla.test   # the device takes 64 MiB per call
+
+# Worker binaries for remote runners (Flink, Dataflow), built explicitly
+# for the workers' platform: pass one with -- --worker_binary=… (bltpipe
+# otherwise stages itself when it is a linux/amd64 build; Beam would
+# cross-compile the source). The CPU worker is pure Go. The XLA/GPU worker
+# needs cgo and a glibc no newer than the worker image's: build it with
+# deploy/dataflow/Dockerfile's xla-binary stage (docs/SCALE.md), or with
+# gpu-binaries above on a machine like the workers.
+WORKER_DIR ?= bin/linux-amd64
+worker-binaries:
+	mkdir -p $(WORKER_DIR)
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags='-s -w $(LDFLAGS)' -o $(WORKER_DIR)/bltpipe ./cmd/bltpipe
 
 # Run on a CUDA machine after gpu-binaries: prints accuracy and throughput
 # (ours and PyTorch's) as JSON lines for bench/RESULTS.md.

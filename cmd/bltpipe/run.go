@@ -68,12 +68,20 @@ next to the executable and its parent directory (bin/bltpipe → repo root).
 Runners: prism (default, in this process), direct (= prism), universal and
 flink (portable job service at --endpoint), dataflow. Beam's own flags go
 after "--", e.g. -- --environment_type=LOOPBACK or -- --project=P --region=R.
+Remote workers run this binary (when it is a linux/amd64 build) or
+-- --worker_binary=PATH; -- --environment_type=EXTERNAL
+--environment_config=HOST:PORT uses a pool started by bltpipe worker-pool.
+-- --async submits and exits. See docs/SCALE.md.
 
 Examples:
   bltpipe run --input 'data/*.jsonl.zst' --output out/
   bltpipe run --input data/fineweb --output gs://bucket/run1 --keep-columns url,score
   bltpipe run --input docs/ --output out --patching static --patch-size 4 --embeddings none
   bltpipe run --input x.jsonl --output out --runner universal --endpoint localhost:8099 -- --environment_type=LOOPBACK
+  bltpipe run --input gs://b/in --output gs://b/out --runner flink --endpoint localhost:8099 -- --environment_type=EXTERNAL --environment_config=localhost:50000
+  bltpipe run --input gs://b/in --output gs://b/out --runner dataflow --worker-accelerator nvidia-l4:1 -- \
+      --project=P --region=us-central1 --staging_location=gs://b/staging --temp_location=gs://b/tmp \
+      --worker_machine_type=g2-standard-8 --sdk_container_image=IMAGE --worker_binary=bin/bltpipe-xla
 `
 
 // runFlags are the parsed flags of bltpipe run.
@@ -106,6 +114,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	model := fs.String("model", "", "model `DIR` (default: models/default, see above)")
 	runner := fs.String("runner", "prism", "`runner`: "+strings.Join(runners.Names, ", "))
 	endpoint := fs.String("endpoint", "", "job service `HOST:PORT` (universal, flink)")
+	accelerator := fs.String("worker-accelerator", "", "GPUs on every Dataflow worker, `TYPE[:COUNT]` (e.g. nvidia-l4:1); needs -- --sdk_container_image")
 	mode := fs.String("patching", string(patcher.ModeEntropy), "patching `mode`: entropy, static, byte or space")
 	threshold := fs.Float64("threshold", patcher.DefaultThreshold, "entropy threshold in `nats` (default: the model's calibrated threshold if any, else Meta's)")
 	monotonic := fs.Bool("monotonic", false, "compare entropy differences with --threshold (entropy mode)")
@@ -204,7 +213,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 		return rf, usageErrorf("%v", err)
 	}
 	rf.opts = o
-	rf.runner = runners.Config{Runner: *runner, Endpoint: *endpoint, BeamArgs: beamArgs}
+	rf.runner = runners.Config{Runner: *runner, Endpoint: *endpoint, BeamArgs: beamArgs, WorkerAccelerator: *accelerator}
 	return rf, nil
 }
 
@@ -254,6 +263,7 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
+	warnRemotePaths(stderr, rc.Runner, rf.opts)
 	planProgress(ctx, rf.opts)
 	resumedBase := progress.Resumed.Load()
 	start := time.Now()
@@ -267,6 +277,10 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 			return fmt.Errorf("run failed: %s", why)
 		}
 		return fmt.Errorf("pipeline failed: %w", err)
+	}
+	if runners.Detached() {
+		printDetached(stdout, rc.Runner, pr, rf.opts.Output)
+		return nil
 	}
 	fmt.Fprintf(stdout, "bltpipe run: done in %s on %s\n", time.Since(start).Round(time.Millisecond), rc.Runner)
 	counters := runners.Counters(pr)

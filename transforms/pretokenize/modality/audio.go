@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime/debug"
+	"strings"
 
 	"github.com/hajimehoshi/go-mp3"
 	"github.com/mewkiz/flac"
@@ -294,11 +296,23 @@ func sf32(v int32, bps int) int16 {
 }
 
 // decodeMP3 decodes MPEG-1/2 Layer III to 16-bit stereo (go-mp3 always
-// outputs two channels).
-func decodeMP3(data []byte, maxSec float64) (pcm, error) {
+// outputs two channels). go-mp3 indexes its tables with values read from the
+// stream without bounds checks (found by FuzzExtract: MPEG-2 scale factors,
+// testdata/fuzz/FuzzExtract/da59329fab0b4e6c), so a panic inside it is a
+// malformed file, reported as a decode error; a panic in our own code still
+// reaches extractFormat's ErrPanic.
+func decodeMP3(data []byte, maxSec float64) (out pcm, err error) {
 	if err := checkMP3Frames(data); err != nil {
 		return pcm{}, err
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			if !panickedIn(debug.Stack(), "github.com/hajimehoshi/go-mp3") {
+				panic(r)
+			}
+			out, err = pcm{}, fmt.Errorf("decode MP3: malformed frame data (%v)", r)
+		}
+	}()
 	d, err := mp3.NewDecoder(bytes.NewReader(data))
 	if err != nil {
 		return pcm{}, fmt.Errorf("read MP3: %w", err)
@@ -412,4 +426,21 @@ func checkMP3Frames(b []byte) error {
 		return errors.New("MP3 has no audio frames")
 	}
 	return nil
+}
+
+// panickedIn reports whether the innermost frame below the runtime's panic
+// machinery in a debug.Stack() taken during recovery belongs to package pkg.
+func panickedIn(stack []byte, pkg string) bool {
+	lines := strings.Split(string(stack), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic(") {
+			for _, f := range lines[i+1:] {
+				if strings.HasPrefix(f, "\t") || strings.HasPrefix(f, "runtime.") {
+					continue // file:line lines and runtime frames (bounds checks)
+				}
+				return strings.HasPrefix(f, pkg+"/") || strings.HasPrefix(f, pkg+".")
+			}
+		}
+	}
+	return false
 }

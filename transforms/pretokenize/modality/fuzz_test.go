@@ -3,7 +3,11 @@ package modality
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,4 +68,40 @@ func FuzzExtract(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A malformed MP3 that makes go-mp3 index past a table (a FuzzExtract
+// finding, also in testdata/fuzz) is a decode error naming the format, not
+// ErrPanic; a panic in our own code is still ErrPanic.
+func TestMP3DecoderPanicIsDecodeError(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzExtract", "da59329fab0b4e6c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, data := corpusEntry(t, b)
+	_, err = Extract(name, data, Options{FFmpeg: "/nonexistent/ffmpeg"})
+	if err == nil || errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), "decode MP3: malformed frame data") {
+		t.Fatalf("Extract: %v", err)
+	}
+	if panickedIn([]byte("panic({0x1})\n\t/x/panic.go:1\ngithub.com/bltpipe/bltpipe/x.f()\n"), "github.com/hajimehoshi/go-mp3") {
+		t.Error("our own frame taken for go-mp3's")
+	}
+}
+
+// corpusEntry parses a "go test fuzz v1" file of FuzzExtract: a string and
+// a []byte.
+func corpusEntry(t *testing.T, b []byte) (string, []byte) {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 || lines[0] != "go test fuzz v1" {
+		t.Fatalf("not a fuzz corpus file: %q", lines[0])
+	}
+	name, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "string("), ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[2], "[]byte("), ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, []byte(data)
 }

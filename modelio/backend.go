@@ -43,5 +43,19 @@ func OpenBackend(config string) (backends.Backend, error) {
 	return b, nil
 }
 
+// IsCPUBackendConfig reports whether a backend config (as OpenBackend takes
+// it; "" means $GOMLX_BACKEND) names the pure-Go CPU backend.
+func IsCPUBackendConfig(config string) bool {
+	if config == "" {
+		config = os.Getenv(BackendEnv)
+	}
+	name, _, _ := strings.Cut(config, ":")
+	switch name {
+	case "", "simplego", "cpu", "go":
+		return true
+	}
+	return false
+}
+
 // IsCPUBackend reports whether b is the pure-Go CPU backend.
 func IsCPUBackend(b backends.Backend) bool { return b.String() == "go" }

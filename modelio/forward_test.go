@@ -92,6 +92,18 @@ func TestForwardMatchesReference(t *testing.T) {
 		docs [][]int32
 		opts ScorerOptions
 	}{"streams ending at different times", smallConfig(), skewed, ScorerOptions{ChunkLen: 32, BatchTokens: 256}})
+	// The accelerators' shape set: one chunk length, stream counts 1, 8, 64
+	// (more padding, shrinking by eighths), same values.
+	few := ScorerOptions{ChunkLen: 32, BatchTokens: 2048, FewShapes: true}
+	cases = append(cases, []struct {
+		name string
+		cfg  Config
+		docs [][]int32
+		opts ScorerOptions
+	}{
+		{"few shapes, streams ending at different times", smallConfig(), skewed, few},
+		{"few shapes, ragged batch", smallConfig(), [][]int32{randomTokens(r, 3), randomTokens(r, 50), randomTokens(r, 1), randomTokens(r, 90)}, few},
+	}...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := testWeights(tc.cfg, 7)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/bltpipe/bltpipe/modelio/tokenizer"
@@ -117,5 +118,59 @@ func TestAcceleratorBF16OnDefaultModel(t *testing.T) {
 		len(d), p(0.5), p(0.99), d[len(d)-1], share, thr)
 	if p(0.99) > 0.02 || share < 0.99 {
 		t.Errorf("bf16 vs f32: p99 |Δentropy| %g (want ≤ 0.02), agreement %.4f (want ≥ 0.99)", p(0.99), share)
+	}
+}
+
+// TestAcceleratorReplicas needs two devices: concurrent Score calls on a
+// two-replica Scorer agree with a one-device Scorer.
+func TestAcceleratorReplicas(t *testing.T) {
+	be := os.Getenv(BackendEnv)
+	if be == "" {
+		t.Skip("set GOMLX_BACKEND=xla:PLUGIN to run on an accelerator")
+	}
+	cfg := Config{Dim: 256, NLayers: 2, NHeads: 4, VocabSize: 260, MultipleOf: 64,
+		NormEps: 1e-5, RopeTheta: 10000, SlidingWindow: 64, MaxSeqLen: 4096}
+	w := testWeights(cfg, 4)
+	two, err := NewScorer(w, ScorerOptions{Backend: be, DType: "f32", ChunkLen: 128, BatchTokens: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if two.Devices() < 2 {
+		t.Skipf("%d device(s)", two.Devices())
+	}
+	one, err := NewScorer(w, ScorerOptions{Backend: be, DType: "f32", ChunkLen: 128, BatchTokens: 512, Devices: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	batches := make([][][]int32, 6)
+	for i := range batches {
+		batches[i] = [][]int32{randomTokens(r, 100+50*i), randomTokens(r, 7)}
+	}
+	got := make([][]DocScore, len(batches))
+	errs := make([]error, len(batches))
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		wg.Go(func() { got[i], errs[i] = two.Score(b, false) })
+	}
+	wg.Wait()
+	worst := 0.0
+	for i, b := range batches {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		want, err := one.Score(b, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for d := range want {
+			for j := range want[d].Entropies {
+				worst = max(worst, math.Abs(float64(want[d].Entropies[j]-got[i][d].Entropies[j])))
+			}
+		}
+	}
+	t.Logf("%d replicas vs one device: max |Δentropy| %.3g nats", two.Devices(), worst)
+	if worst > 1e-4 {
+		t.Errorf("replicas disagree: %g nats", worst)
 	}
 }

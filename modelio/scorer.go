@@ -29,6 +29,11 @@ type ScorerOptions struct {
 	// ChunkLen is the longest chunk (tokens per stream per call), rounded
 	// down to a chunk bucket. Default 512.
 	ChunkLen int
+	// FewShapes compiles at most four stream counts and one chunk length
+	// (ChunkLen), padding the rest: on accelerators, where one compile of the
+	// real-size model takes ~20 s, fewer graphs beat less padding. It is
+	// always on for backends other than the CPU one.
+	FewShapes bool
 	// Devices is how many of the backend's devices (GPUs) get a replica of
 	// the model: 0 means all of them. Concurrent Score calls run on
 	// different replicas; the CPU backend has one device.
@@ -51,8 +56,8 @@ type Scorer struct {
 	backend backends.Backend
 	dtype   dtypes.DType
 
-	maxStreams int   // B bucket ceiling
-	chunks     []int // C buckets, ascending
+	streams []int // B buckets, ascending; the last is the most streams per call
+	chunks  []int // C buckets, ascending
 
 	execs    [2]*graph.Exec // [wantHidden]; portable, run on any replica's device
 	replicas []*replica
@@ -114,8 +119,20 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 			s.chunks = append(s.chunks, c)
 		}
 	}
-	s.maxStreams = max(1, batch/s.chunks[len(s.chunks)-1])
-	s.maxStreams = 1 << (bitsLen(s.maxStreams) - 1) // a power of two
+	few := o.FewShapes || !IsCPUBackend(be)
+	if few {
+		s.chunks = s.chunks[len(s.chunks)-1:]
+	}
+	maxStreams := max(1, batch/s.chunks[len(s.chunks)-1])
+	maxStreams = 1 << (bitsLen(maxStreams) - 1) // a power of two
+	step := 2
+	if few {
+		step = 8
+	}
+	for b := maxStreams; b > 1; b /= step {
+		s.streams = append([]int{b}, s.streams...)
+	}
+	s.streams = append([]int{1}, s.streams...)
 
 	devices := be.NumDevices()
 	switch {
@@ -153,7 +170,17 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 }
 
 // graphsPerExec is the number of (streams, chunk) shapes a Scorer may compile.
-func (s *Scorer) graphsPerExec() int { return bitsLen(s.maxStreams) * len(s.chunks) }
+func (s *Scorer) graphsPerExec() int { return len(s.streams) * len(s.chunks) }
+
+// streamBucket is the smallest stream count compiled for that holds n rows.
+func (s *Scorer) streamBucket(n int) int {
+	for _, b := range s.streams {
+		if b >= n {
+			return b
+		}
+	}
+	return s.streams[len(s.streams)-1]
+}
 
 func (s *Scorer) toTensor(data []float32, dims []int, keepF32 bool) *tensors.Tensor {
 	if s.dtype == dtypes.BFloat16 && !keepF32 {
@@ -234,7 +261,7 @@ func (s *Scorer) Score(docs [][]int32, wantHidden bool) ([]DocScore, error) {
 	return out, nil
 }
 
-// packStreams spreads documents over up to maxStreams streams, longest first
+// packStreams spreads documents over up to the largest stream bucket, longest first
 // onto the least-loaded stream, so that streams end at about the same time.
 func (s *Scorer) packStreams(docs [][]int32) []*stream {
 	order := make([]int, 0, len(docs))
@@ -251,7 +278,7 @@ func (s *Scorer) packStreams(docs [][]int32) []*stream {
 		total += len(docs[d])
 	}
 	perStream := 4 * s.chunks[len(s.chunks)-1]
-	n := min(s.maxStreams, len(order), max(1, (total+perStream-1)/perStream))
+	n := min(s.streams[len(s.streams)-1], len(order), max(1, (total+perStream-1)/perStream))
 	streams := make([]*stream, n)
 	for i := range streams {
 		streams[i] = &stream{}
@@ -273,14 +300,14 @@ func (s *Scorer) packStreams(docs [][]int32) []*stream {
 }
 
 // run advances all streams chunk by chunk. A finished stream's row is fed
-// padding until at most a quarter of the rows are still active; then the
-// batch shrinks to the next power of two, carrying the caches along. So a
-// call compiles few shapes and moves its caches through host memory at most
-// log4(B) times.
+// padding until at most a quarter of the rows are still active and a smaller
+// stream bucket holds them; then the batch shrinks to that bucket, carrying
+// the caches along. So a call compiles few shapes and moves its caches
+// through host memory at most log4(B) times.
 func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) error {
 	cfg := s.cfg
 	cl := cfg.cacheLen()
-	b := ceilPow2(len(streams))
+	b := s.streamBucket(len(streams))
 	rows := make([]*stream, b) // nil: a finished or unused row
 	copy(rows, streams)
 	cacheSeg := make([][]int32, b) // per row, the segment ids of its cached keys
@@ -303,14 +330,13 @@ func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocSco
 		if active == 0 {
 			break
 		}
-		if b > 1 && active <= b/4 { // shrink: compact the active rows
+		if nb := s.streamBucket(active); nb < b && active <= b/4 { // shrink: compact the active rows
 			keep := make([]int, 0, active)
 			for i, st := range rows {
 				if st != nil {
 					keep = append(keep, i)
 				}
 			}
-			nb := ceilPow2(active)
 			var err error
 			if kCache, err = s.selectRows(r, kCache, keep, nb); err != nil {
 				return err
@@ -550,12 +576,4 @@ func bitsLen(n int) int {
 		l++
 	}
 	return l
-}
-
-func ceilPow2(n int) int {
-	p := 1
-	for p < n {
-		p <<= 1
-	}
-	return p
 }

@@ -38,7 +38,8 @@ type Options struct {
 	Patcher     patcher.Options
 	Embeddings  bool   // --embeddings patch (true) or none
 	BLTArrow    string // --blt-arrow NAME; empty for none
-	BatchTokens int    // tokens per model call; 0 means 4096
+	BatchTokens int    // tokens per model call; 0 means patch.DefaultBatchTokens
+	Devices     int    // GPUs per worker with a model replica; 0 means all
 	IDField     string
 	TextField   string
 	Keep        []string
@@ -143,7 +144,7 @@ func (o Options) Run() (write.Run, error) {
 		IDField:          o.IDField,
 		TextField:        o.TextField,
 		Segmenter:        seg,
-		BatchTokens:      patch.Config{BatchTokens: o.BatchTokens}.EffectiveBatchTokens(),
+		BatchTokens:      patch.Config{BatchTokens: o.BatchTokens, Backend: o.Backend}.EffectiveBatchTokens(),
 	}, nil
 }
 
@@ -178,7 +179,7 @@ func Build(s beam.Scope, o Options) (beam.PCollection, error) {
 	docs, limitTallies := limits.Apply(s, docs, limits.Config{MaxDocBytes: o.Limits.MaxDocBytes, KeepFallback: o.Limits.KeepFallback, Ledger: rc.Ledger})
 	scored := patch.Patch(s, docs, patch.Config{
 		ModelDir: o.ModelDir, Backend: o.Backend, DType: o.DType,
-		BatchTokens: o.BatchTokens, Patcher: o.Patcher, Embeddings: o.Embeddings,
+		BatchTokens: o.BatchTokens, Devices: o.Devices, Patcher: o.Patcher, Embeddings: o.Embeddings,
 		SegmentStartsPatch: o.SegmentStartsPatch,
 	})
 	scored = embed.Embed(s, scored)

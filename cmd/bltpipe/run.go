@@ -123,7 +123,8 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	maxLen := fs.Int("max-patch-length", 0, "split patches longer than `N` tokens (0: no limit)")
 	embeddings := fs.String("embeddings", "patch", "`kind` of embeddings: patch (mean pre-norm state per patch) or none")
 	bltArrow := fs.String("blt-arrow", "", "also write blt/`NAME`.shard_K.arrow for Meta's BLT trainer")
-	batch := fs.Int("batch-tokens", 4096, "tokens per model call (documents are batched up to this)")
+	batch := fs.Int("batch-tokens", 0, "tokens per model call (documents are batched up to this; default 4096 on CPU, 65536 on GPUs)")
+	devices := fs.Int("devices", 0, "GPUs per worker that get a model replica (0: all visible)")
 	idField := fs.String("id-field", "", "id `field` (default: sample_id, title, qid, paper_id, path, url, id — first present)")
 	textField := fs.String("text-field", "", "text `field` (default: text, then content)")
 	keep := fs.String("keep-columns", "", "comma-separated metadata `columns` to carry into documents/")
@@ -171,9 +172,10 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	default:
 		return rf, usageErrorf("--embeddings %q: want patch or none", *embeddings)
 	}
-	if *batch < 1 {
-		return rf, usageErrorf("--batch-tokens must be ≥ 1")
+	if *batch < 0 || *devices < 0 {
+		return rf, usageErrorf("--batch-tokens and --devices must be ≥ 0")
 	}
+	o.Devices = *devices
 	if *splitMB < 1 || *rgPerSplit < 1 {
 		return rf, usageErrorf("--jsonl-split-mb and --row-groups-per-split must be ≥ 1")
 	}

@@ -7,7 +7,10 @@
 // It owns the process-wide model cache (one Scorer per model directory and
 // backend, loaded on first use: Beam Go never calls Teardown, so a DoFn
 // instance must not own the model) and document batching (up to
-// BatchTokens tokens per model call, flushed in FinishBundle).
+// BatchTokens tokens per model call, flushed in FinishBundle). Batches run
+// in the background, at most maxInFlight per DoFn instance, so reading,
+// tokenizing and writing overlap the model; results are emitted in input
+// order.
 package patch
 
 import (
@@ -40,9 +43,13 @@ type Config struct {
 	// Backend and DType select the GoMLX backend and compute dtype
 	// (modelio.ScorerOptions); empty means the defaults.
 	Backend, DType string
-	// BatchTokens bounds the tokens of one model call; 0 means 4096.
+	// BatchTokens bounds the tokens of one model call; 0 means
+	// DefaultBatchTokens for the backend.
 	BatchTokens int
-	Patcher     patcher.Options
+	// Devices is how many devices (GPUs) of a worker get a model replica;
+	// 0 means all the backend sees.
+	Devices int
+	Patcher patcher.Options
 	// Embeddings asks for pooled patch embeddings (--embeddings patch).
 	Embeddings bool
 	// SegmentStartsPatch cuts patches so that the first token of every
@@ -58,7 +65,17 @@ func (c Config) batchTokens() int {
 	if c.BatchTokens > 0 {
 		return c.BatchTokens
 	}
-	return 4096
+	return DefaultBatchTokens(c.Backend)
+}
+
+// DefaultBatchTokens is 4096 tokens per model call on the CPU backend (it
+// parallelises inside a call) and 65536 on accelerators (a call must fill
+// the device); backend "" means $GOMLX_BACKEND.
+func DefaultBatchTokens(backend string) int {
+	if modelio.IsCPUBackendConfig(backend) {
+		return 4096
+	}
+	return 65536
 }
 
 // Patch scores and patches documents: PCollection<record.Document> →
@@ -100,7 +117,7 @@ func Model(c Config) (*modelio.Weights, *modelio.Scorer, error) {
 		if e.err != nil {
 			return
 		}
-		e.scorer, e.err = modelio.NewScorer(e.weights, modelio.ScorerOptions{Backend: c.Backend, DType: c.DType, BatchTokens: c.batchTokens()})
+		e.scorer, e.err = modelio.NewScorer(e.weights, modelio.ScorerOptions{Backend: c.Backend, DType: c.DType, BatchTokens: c.batchTokens(), Devices: c.Devices})
 		if e.err != nil {
 			e.err = fmt.Errorf("model %s: %w", c.ModelDir, e.err)
 		}
@@ -142,13 +159,29 @@ var (
 // split's contents, not on how the runner bundled the splits, so outputs
 // are identical across runners even if the backend's arithmetic depended on
 // batch shape.
+//
+// A full batch is scored in a goroutine while the DoFn goes on receiving
+// documents; results wait in a FIFO and are emitted, in order, from the
+// DoFn's own calls (Beam emitters are not safe from other goroutines). A
+// split's documents thus stay contiguous for the writer.
 type patchFn struct {
 	Config Config
 
-	scorer  *modelio.Scorer
-	split   string
-	pending []record.Document
-	tokens  int
+	scorer   *modelio.Scorer
+	split    string
+	pending  []record.Document
+	tokens   int
+	inFlight []chan batchResult // oldest first
+}
+
+// maxInFlight batches per DoFn instance are scored or queued for a device
+// while the next one is gathered.
+const maxInFlight = 2
+
+type batchResult struct {
+	out    []record.Scored
+	err    error
+	passOn bool // an earlier stage's reject, counted there
 }
 
 func (fn *patchFn) Setup() error {
@@ -161,40 +194,77 @@ func (fn *patchFn) Setup() error {
 }
 
 func (fn *patchFn) ProcessElement(ctx context.Context, d record.Document, emit func(record.Scored)) error {
-	if d.Split != fn.split && len(fn.pending) > 0 {
-		if err := fn.flush(ctx, emit); err != nil {
-			return err
-		}
+	if d.Split != fn.split {
+		fn.start()
 	}
 	fn.split = d.Split
 	if d.Rejected() {
-		// Rejects pass on at once (after the previous split's batch, so a
-		// split's elements stay contiguous for the writer).
-		emit(record.Scored{Doc: d})
-		return nil
+		// Rejects pass on in order (after the previous split's batches, so
+		// a split's elements stay contiguous for the writer).
+		done := make(chan batchResult, 1)
+		done <- batchResult{out: []record.Scored{{Doc: d}}, passOn: true}
+		fn.inFlight = append(fn.inFlight, done)
+		return fn.drain(ctx, emit, false)
 	}
 	fn.pending = append(fn.pending, d)
 	fn.tokens += len(d.Data) + 2
 	if fn.tokens >= fn.Config.batchTokens() {
-		return fn.flush(ctx, emit)
+		fn.start()
+	}
+	return fn.drain(ctx, emit, false)
+}
+
+func (fn *patchFn) FinishBundle(ctx context.Context, emit func(record.Scored)) error {
+	fn.start()
+	return fn.drain(ctx, emit, true)
+}
+
+// start scores the pending batch in the background.
+func (fn *patchFn) start() {
+	if len(fn.pending) == 0 {
+		return
+	}
+	docs := fn.pending
+	fn.pending, fn.tokens = nil, 0
+	done := make(chan batchResult, 1)
+	go func() {
+		out, err := Score(fn.scorer, docs, fn.Config)
+		done <- batchResult{out: out, err: err}
+	}()
+	fn.inFlight = append(fn.inFlight, done)
+}
+
+// drain emits the finished batches at the head of the FIFO. It waits for
+// the head while more than maxInFlight batches are out, or for all of them
+// when all is set.
+func (fn *patchFn) drain(ctx context.Context, emit func(record.Scored), all bool) error {
+	for len(fn.inFlight) > 0 {
+		var r batchResult
+		if all || len(fn.inFlight) > maxInFlight {
+			r = <-fn.inFlight[0]
+		} else {
+			select {
+			case r = <-fn.inFlight[0]:
+			default:
+				return nil
+			}
+		}
+		fn.inFlight = fn.inFlight[1:]
+		if r.err != nil {
+			return r.err
+		}
+		if r.passOn {
+			for _, sc := range r.out {
+				emit(sc)
+			}
+			continue
+		}
+		fn.emit(ctx, emit, r.out)
 	}
 	return nil
 }
 
-func (fn *patchFn) FinishBundle(ctx context.Context, emit func(record.Scored)) error {
-	return fn.flush(ctx, emit)
-}
-
-func (fn *patchFn) flush(ctx context.Context, emit func(record.Scored)) error {
-	if len(fn.pending) == 0 {
-		return nil
-	}
-	docs := fn.pending
-	fn.pending, fn.tokens = nil, 0
-	out, err := Score(fn.scorer, docs, fn.Config)
-	if err != nil {
-		return err
-	}
+func (fn *patchFn) emit(ctx context.Context, emit func(record.Scored), out []record.Scored) {
 	for _, sc := range out {
 		if sc.Doc.Rejected() {
 			reject.Count(ctx, schemas.StagePatch)
@@ -209,7 +279,6 @@ func (fn *patchFn) flush(ctx context.Context, emit func(record.Scored)) error {
 		progress.Patches.Add(int64(len(sc.PatchLengths)))
 		emit(sc)
 	}
-	return nil
 }
 
 // Score runs one model call over docs and returns them scored, patched and

@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -10,7 +11,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/bltpipe/bltpipe/modelio/patcher"
 	"github.com/bltpipe/bltpipe/modelio/tokenizer"
+	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/record"
+	"github.com/bltpipe/bltpipe/transforms/reject"
 	"github.com/bltpipe/bltpipe/transforms/testcorpus"
 )
 
@@ -18,6 +21,7 @@ func TestMain(m *testing.M) { ptest.Main(m) }
 
 func init() {
 	register.DoFn2x1[record.Scored, func(string), error](&checkFn{})
+	register.DoFn2x0[record.Scored, func(string)](&contiguousFn{})
 	register.Emitter1[string]()
 }
 
@@ -130,5 +134,54 @@ func TestModelErrorNamesDirectory(t *testing.T) {
 	_, _, err := Model(Config{ModelDir: t.TempDir() + "/missing", Patcher: patcher.DefaultOptions()})
 	if err == nil {
 		t.Fatal("no error for a missing model")
+	}
+}
+
+// contiguousFn emits an error string when a split's elements are not
+// contiguous in the order it receives them (it runs fused after the patch
+// stage, in the same bundle).
+type contiguousFn struct {
+	seen map[string]bool
+	last string
+}
+
+func (fn *contiguousFn) ProcessElement(sc record.Scored, emit func(string)) {
+	if fn.seen == nil {
+		fn.seen = map[string]bool{}
+	}
+	if sc.Doc.Split != fn.last && fn.seen[sc.Doc.Split] {
+		emit("split " + sc.Doc.Split + " is not contiguous")
+	}
+	fn.seen[sc.Doc.Split], fn.last = true, sc.Doc.Split
+}
+
+// Batches are scored in the background, several per DoFn: every document
+// still comes out once, each split's elements stay contiguous, and an
+// earlier stage's reject passes on without counting as a patch reject.
+func TestBackgroundBatchesKeepSplitsContiguous(t *testing.T) {
+	c := config(t)
+	c.BatchTokens = 40 // a batch of one or two documents: many in flight
+	var in []record.Document
+	for i := range 30 {
+		d := record.Document{Split: fmt.Sprintf("part-%05d-x", i/7), Seq: int64(i), ID: fmt.Sprint("d", i), Data: []byte(testcorpus.Text(uint64(i), 5+3*i))}
+		if i%5 == 3 {
+			d = reject.Of(d, schemas.StageRead, reject.ClassDecode, "bad line")
+		}
+		in = append(in, d)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	scored := Patch(s, beam.CreateList(s, in), c)
+	passert.Count(s, scored, "scored", len(in))
+	passert.Empty(s, beam.ParDo(s, &contiguousFn{}, scored))
+	pr, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counters := map[string]int64{}
+	for _, m := range pr.Metrics().AllMetrics().Counters() {
+		counters[m.Name()] += m.Result()
+	}
+	if counters["documents"] != 24 || counters["rejected_"+schemas.StagePatch] != 0 {
+		t.Errorf("counters %v: want 24 documents and no patch reject (the 6 rejects came from read)", counters)
 	}
 }

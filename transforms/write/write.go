@@ -22,6 +22,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -174,30 +175,124 @@ type splitFiles struct {
 	open    bool // data tables opened (at the split's first document)
 }
 
+// writeFn hands every split to a goroutine of its own (splitWriter) that
+// encodes and writes the split's files, so that a bundle holding many
+// splits (prism puts a stage's whole input in one bundle) writes them in
+// parallel with each other and with the stages before it. Finished splits
+// are reported in input order from the DoFn's own calls (Beam emitters and
+// counters are used only there).
 type writeFn struct {
 	Config Config
 
-	cur  *splitFiles
-	done map[string]bool // splits closed in this bundle
+	writers []*splitWriter  // oldest first; the last one may still receive
+	done    map[string]bool // splits started in this bundle
 }
+
+// splitWriter writes one split's files from the documents sent on in.
+type splitWriter struct {
+	split  string
+	in     chan record.Scored // nil once the split's input ended
+	result chan splitResult
+}
+
+// splitResult is what a finished split reports for the DoFn to emit and count.
+type splitResult struct {
+	infos        []record.ShardInfo
+	writeRejects int64 // documents rejected here (row too large)
+	bltSkipped   int64
+	files        int64 // shard files committed (the counter's unit)
+	err          error
+}
+
+// maxWritersPerBundle bounds the splits being written at once.
+func maxWritersPerBundle() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 func (fn *writeFn) StartBundle(_ func(record.ShardInfo)) {
 	fn.done = map[string]bool{}
 }
 
 func (fn *writeFn) ProcessElement(ctx context.Context, sc record.Scored, emit func(record.ShardInfo)) error {
-	if fn.cur != nil && fn.cur.split != sc.Doc.Split {
-		if err := fn.closeSplit(ctx, emit); err != nil {
-			return err
-		}
-	}
-	if fn.cur == nil {
+	n := len(fn.writers)
+	if n == 0 || fn.writers[n-1].in == nil || fn.writers[n-1].split != sc.Doc.Split {
 		if fn.done[sc.Doc.Split] {
 			return fmt.Errorf("split %s: documents arrived after the split was closed; the pipeline must not shuffle between read and write", sc.Doc.Split)
 		}
-		fn.cur = &splitFiles{split: sc.Doc.Split, ordinal: sc.Doc.Ordinal, source: sc.Doc.Source}
+		fn.closeCurrent()
+		fn.done[sc.Doc.Split] = true
+		w := &splitWriter{split: sc.Doc.Split, in: make(chan record.Scored, 16), result: make(chan splitResult, 1)}
+		f := &splitFiles{split: sc.Doc.Split, ordinal: sc.Doc.Ordinal, source: sc.Doc.Source}
+		go w.run(ctx, fn, f, w.in)
+		fn.writers = append(fn.writers, w)
 	}
-	f := fn.cur
+	fn.writers[len(fn.writers)-1].in <- sc
+	return fn.drain(ctx, emit, false)
+}
+
+// closeCurrent ends the input of the split being received, if any.
+func (fn *writeFn) closeCurrent() {
+	if n := len(fn.writers); n > 0 && fn.writers[n-1].in != nil {
+		close(fn.writers[n-1].in)
+		fn.writers[n-1].in = nil
+	}
+}
+
+// drain emits the results of finished splits at the head of the queue; it
+// waits for the head while too many splits are out, or for all with all.
+func (fn *writeFn) drain(ctx context.Context, emit func(record.ShardInfo), all bool) error {
+	for len(fn.writers) > 0 {
+		w := fn.writers[0]
+		if w.in != nil && !all {
+			return nil // still receiving
+		}
+		var r splitResult
+		if all || len(fn.writers) > maxWritersPerBundle() {
+			r = <-w.result
+		} else {
+			select {
+			case r = <-w.result:
+			default:
+				return nil
+			}
+		}
+		fn.writers = fn.writers[1:]
+		for range r.writeRejects {
+			reject.Count(ctx, schemas.StageWrite)
+		}
+		bltSkipped.Inc(ctx, r.bltSkipped)
+		shardsWritten.Inc(ctx, r.files)
+		if r.err != nil {
+			for _, o := range fn.writers { // let the others finish; their files stay temporary
+				if o.in != nil {
+					close(o.in)
+					o.in = nil
+				}
+			}
+			return r.err
+		}
+		for _, si := range r.infos {
+			emit(si)
+		}
+	}
+	return nil
+}
+
+// run writes the split's documents as they arrive and closes the split when
+// the input ends. After a failure it drains its input without writing.
+func (w *splitWriter) run(ctx context.Context, fn *writeFn, f *splitFiles, in <-chan record.Scored) {
+	var r splitResult
+	for sc := range in {
+		if r.err == nil {
+			r.err = fn.add(ctx, f, sc, &r)
+		}
+	}
+	if r.err == nil {
+		r.err = fn.closeSplit(ctx, f, &r)
+	}
+	w.result <- r
+}
+
+// add writes one document of f's split.
+func (fn *writeFn) add(ctx context.Context, f *splitFiles, sc record.Scored, r *splitResult) error {
 	if !sc.Doc.Rejected() && fn.Config.Resume.Ledger != "" {
 		// What waterfill.PrepWeighted reduces: every document that reached
 		// the writer, before the row check below.
@@ -208,7 +303,7 @@ func (fn *writeFn) ProcessElement(ctx context.Context, sc record.Scored, emit fu
 	}
 	if !sc.Doc.Rejected() {
 		if size := rowBytes(sc); size > fn.Config.maxRowBytes() {
-			reject.Count(ctx, schemas.StageWrite)
+			r.writeRejects++
 			sc = record.Scored{Doc: reject.Of(sc.Doc, schemas.StageWrite, reject.ClassRowTooLarge,
 				fmt.Sprintf("documents row of about %d bytes, over the row limit %d", size, fn.Config.maxRowBytes()))}
 		}
@@ -246,17 +341,15 @@ func (fn *writeFn) ProcessElement(ctx context.Context, sc record.Scored, emit fu
 				return err
 			}
 		} else {
-			bltSkipped.Inc(ctx, 1)
+			r.bltSkipped++
 		}
 	}
 	return nil
 }
 
 func (fn *writeFn) FinishBundle(ctx context.Context, emit func(record.ShardInfo)) error {
-	if fn.cur == nil {
-		return nil
-	}
-	return fn.closeSplit(ctx, emit)
+	fn.closeCurrent()
+	return fn.drain(ctx, emit, true)
 }
 
 // rowBytes estimates the documents/ row of sc: per-token entropies and
@@ -326,20 +419,14 @@ func (f *splitFiles) abort() {
 	}
 }
 
-func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) error {
-	f := fn.cur
-	fn.cur = nil
-	fn.done[f.split] = true
+// closeSplit commits f's files and its completion record, collecting the
+// files' ShardInfo in r.
+func (fn *writeFn) closeSplit(ctx context.Context, f *splitFiles, r *splitResult) error {
 	c := fn.Config
-	var infos []record.ShardInfo // the split's files, for its completion record
-	out := emit
-	emit = func(si record.ShardInfo) {
-		infos = append(infos, si)
-		out(si)
-	}
+	emit := func(si record.ShardInfo) { r.infos = append(r.infos, si) }
 	info := func(table string, rows int64, file *fsio.AtomicFile) {
 		emit(record.ShardInfo{Table: table, Path: fsio.Rel(c.Output, file.Path()), Split: f.split, Rows: rows, Bytes: file.Size(), SHA256: file.SHA256()})
-		shardsWritten.Inc(ctx, 1)
+		r.files++
 		progress.Shards.Add(1)
 	}
 	if f.rejects != nil {
@@ -352,7 +439,7 @@ func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) 
 		f.rejects = nil
 	}
 	if !f.open {
-		return fn.commitRecord(ctx, f, infos) // a split of rejects only: no data tables
+		return fn.commitRecord(ctx, f, r.infos) // a split of rejects only: no data tables
 	}
 	for _, t := range []*parquetTable{f.docs, f.patches} {
 		if err := t.close(); err != nil {
@@ -380,9 +467,9 @@ func (fn *writeFn) closeSplit(ctx context.Context, emit func(record.ShardInfo)) 
 		return err
 	}
 	emit(record.ShardInfo{Table: schemas.HypergraphDir, Path: ShardName(schemas.HypergraphDir, f.split, f.ordinal, c.BLTArrow), Split: f.split, Rows: f.graph.leaves, Bytes: size, SHA256: sum})
-	shardsWritten.Inc(ctx, 1)
+	r.files++
 	progress.Shards.Add(1)
-	return fn.commitRecord(ctx, f, infos)
+	return fn.commitRecord(ctx, f, r.infos)
 }
 
 // commitRecord writes the completion record of a split whose files are

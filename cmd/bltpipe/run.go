@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/bltpipe/bltpipe/modelio"
+	"github.com/bltpipe/bltpipe/modelio/fetch"
 	"github.com/bltpipe/bltpipe/modelio/patcher"
 	"github.com/bltpipe/bltpipe/pipelines"
 	"github.com/bltpipe/bltpipe/runners"
@@ -57,13 +58,18 @@ DIR/_splits/; the input file and the configuration must be unchanged),
 does the rest and ends with the files of an uninterrupted run. This is the
 default (--resume); --overwrite (= --resume=false) redoes every split.
 
-Inputs: files, directories (all files below) or globs, local or gs://.
+Inputs: files, directories (all files below) or globs, local or gs://, or
+hf://datasets/ORG/NAME[@REV]/GLOB (Hugging Face Hub; files are cached in
+~/.cache/huggingface/hub like huggingface_hub does; HF_TOKEN for private or
+gated datasets).
 *.jsonl/*.ndjson/*.json (optionally .gz/.zst) are JSON lines; *.parquet is
 read by row group (FineWeb-Edu schema works as is); anything else is one
 document per file.
 
 --model defaults to models/default, looked up in the current directory, then
 next to the executable and its parent directory (bin/bltpipe → repo root).
+It may be gs://BUCKET/DIR or hf://ORG/NAME[@REV]: every worker downloads it
+once into a cache and checks each file's size and hash.
 
 Runners: prism (default, in this process), direct (= prism), universal and
 flink (portable job service at --endpoint), dataflow. Beam's own flags go
@@ -102,7 +108,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	}
 	fs := newFlagSet("run", runUsage, stdout)
 	var inputs []string
-	fs.Func("input", "input `GLOB[,GLOB…]` (repeatable): files, directories or globs, local or gs://", func(v string) error {
+	fs.Func("input", "input `GLOB[,GLOB…]` (repeatable): files, directories or globs, local, gs:// or hf://datasets/…", func(v string) error {
 		for _, p := range strings.Split(v, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				inputs = append(inputs, p)
@@ -193,7 +199,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 		p.PatchSize = 4
 	}
 	if p.Mode == patcher.ModeEntropy && !set["threshold"] {
-		if cfg, err := modelio.LoadConfig(dir); err == nil && cfg.Patching != nil && cfg.Patching.Threshold > 0 {
+		if cfg, err := modelio.LoadConfig(localModel(dir)); err == nil && cfg.Patching != nil && cfg.Patching.Threshold > 0 {
 			p.Threshold = cfg.Patching.Threshold
 		}
 	}
@@ -223,6 +229,12 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 // exist), else models/default in the working directory, next to the
 // executable, or in the executable's parent directory.
 func resolveModel(flagValue string) (string, error) {
+	if fetch.IsRemote(flagValue) {
+		// Fetched (and verified) here so a bad URI fails now; workers
+		// fetch it again from the URI, which the manifest records.
+		_, err := fetchModel(flagValue)
+		return flagValue, err
+	}
 	if flagValue != "" {
 		if st, err := os.Stat(flagValue); err != nil || !st.IsDir() {
 			return "", fmt.Errorf("--model %s: not a directory", flagValue)

@@ -22,6 +22,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/bltpipe/bltpipe/modelio"
+	"github.com/bltpipe/bltpipe/modelio/fetch"
 	"github.com/bltpipe/bltpipe/modelio/patcher"
 	"github.com/bltpipe/bltpipe/modelio/tokenizer"
 	"github.com/bltpipe/bltpipe/schemas"
@@ -132,17 +133,26 @@ var (
 
 // LoadWeights loads a model directory once per process (the launcher reads
 // the model identity for the manifest; in-process workers reuse the load).
+// dir may also be gs://… or hf://…: modelio/fetch downloads it, once per
+// process and verified, into a local cache first.
 func LoadWeights(dir string) (*modelio.Weights, error) {
-	weightsMu.Lock()
-	defer weightsMu.Unlock()
-	if w, ok := weights[dir]; ok {
-		return w, nil
-	}
-	w, err := modelio.LoadModel(dir)
+	local, err := fetch.Local(context.Background(), dir)
 	if err != nil {
 		return nil, err
 	}
-	weights[dir] = w
+	weightsMu.Lock()
+	defer weightsMu.Unlock()
+	if w, ok := weights[local]; ok {
+		return w, nil
+	}
+	w, err := modelio.LoadModel(local)
+	if err != nil {
+		if local != dir {
+			return nil, fmt.Errorf("model %s: %w", dir, err)
+		}
+		return nil, err
+	}
+	weights[local] = w
 	return w, nil
 }
 

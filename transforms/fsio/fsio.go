@@ -99,8 +99,20 @@ func Expand(ctx context.Context, pattern string) ([]string, error) {
 	return files, err
 }
 
-// Size returns the size of a file in bytes.
+// Size returns the size of a file in bytes. A local path is stat'ed, not
+// opened (Beam's local filesystem opens it, which blocks on a FIFO); only
+// regular files have a size.
 func Size(ctx context.Context, path string) (int64, error) {
+	if Scheme(path) == "" {
+		st, err := os.Stat(path)
+		if err != nil {
+			return 0, fmt.Errorf("size of %s: %w", path, err)
+		}
+		if !st.Mode().IsRegular() {
+			return 0, fmt.Errorf("size of %s: not a regular file (%s)", path, kindOf(st.Mode()))
+		}
+		return st.Size(), nil
+	}
 	f, err := FS(ctx, path)
 	if err != nil {
 		return 0, err

@@ -36,74 +36,75 @@ const (
 // is read through. Remote paths (gs://) have no links or devices; only
 // their names are checked.
 func ExpandChecked(ctx context.Context, pattern string) (files []string, refused []Refused, err error) {
-	if Scheme(pattern) == "" {
-		root := globRoot(pattern)
-		st, statErr := os.Stat(pattern)
-		if statErr == nil && st.IsDir() {
-			root = pattern
-			err := filepath.WalkDir(pattern, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if p != pattern && strings.HasPrefix(d.Name(), ".") {
-					if d.IsDir() {
-						return filepath.SkipDir
-					}
-					return nil
-				}
-				if d.IsDir() {
-					return nil
-				}
-				ok, r := checkLocal(root, p)
-				if ok {
-					files = append(files, p)
-				} else if r != nil {
-					refused = append(refused, *r)
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, nil, fmt.Errorf("walk %s: %w", pattern, err)
-			}
-			sort.Strings(files)
-			return files, refused, nil
+	keep := func(p string, ok bool, r *Refused) {
+		if ok {
+			files = append(files, p)
+		} else if r != nil {
+			refused = append(refused, *r)
 		}
-		f, err := FS(ctx, pattern)
+	}
+	if Scheme(pattern) != "" {
+		matched, err := list(ctx, pattern)
 		if err != nil {
 			return nil, nil, err
 		}
-		matched, err := f.List(ctx, pattern)
-		if err != nil {
-			return nil, nil, fmt.Errorf("list %s: %w", pattern, err)
-		}
 		for _, p := range matched {
-			ok, r := checkLocal(root, p)
-			if ok {
-				files = append(files, p)
-			} else if r != nil {
-				refused = append(refused, *r)
+			if unsafeName(p) {
+				keep(p, false, &Refused{Path: p, Class: RefusedUnsafeName, Reason: "control characters or invalid UTF-8 in the name"})
+			} else {
+				keep(p, true, nil)
 			}
 		}
 		sort.Strings(files)
 		return files, refused, nil
 	}
-	f, err := FS(ctx, pattern)
-	if err != nil {
-		return nil, nil, err
-	}
-	matched, err := f.List(ctx, pattern)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list %s: %w", pattern, err)
-	}
-	for _, p := range matched {
-		if unsafeName(p) {
-			refused = append(refused, Refused{Path: p, Class: RefusedUnsafeName, Reason: "control characters or invalid UTF-8 in the name"})
-			continue
+	root := globRoot(pattern)
+	if st, statErr := os.Stat(pattern); statErr == nil && st.IsDir() {
+		root = pattern
+		err := filepath.WalkDir(pattern, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if p != pattern && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() {
+				ok, r := checkLocal(root, p)
+				keep(p, ok, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("walk %s: %w", pattern, err)
 		}
-		files = append(files, p)
+	} else {
+		matched, err := list(ctx, pattern)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, p := range matched {
+			ok, r := checkLocal(root, p)
+			keep(p, ok, r)
+		}
 	}
 	sort.Strings(files)
 	return files, refused, nil
+}
+
+// list returns the matches of a glob from the filesystem serving it.
+func list(ctx context.Context, pattern string) ([]string, error) {
+	f, err := FS(ctx, pattern)
+	if err != nil {
+		return nil, err
+	}
+	matched, err := f.List(ctx, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", pattern, err)
+	}
+	return matched, nil
 }
 
 // checkLocal decides about one local match: (true, nil) to read it,

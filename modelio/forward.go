@@ -37,6 +37,9 @@ type forwardSpec struct {
 	cfg        Config
 	dtype      dtypes.DType // compute dtype for matmuls: Float32 or BFloat16
 	wantHidden bool
+	// queryBlock is the preferred attention query block (0: the smallest
+	// power of two ≥ W−1); see queryBlock.
+	queryBlock int
 }
 
 // cacheLen is the number of keys per stream carried between chunks.
@@ -102,7 +105,7 @@ func (spec forwardSpec) buildChunkGraph(inputs []*Node) []*Node {
 	segs.AssertDims(b, c)
 	cacheSeg.AssertDims(b, cfg.cacheLen())
 
-	qb := queryBlock(c, cfg.window())
+	qb := queryBlock(c, cfg.window(), spec.queryBlock)
 	mask := attentionMask(segs, cacheSeg, cfg.window(), qb) // [B, nb, Q, W−1+Q] bool
 
 	x := Gather(weights[0], InsertAxes(tokens, -1)) // [B, C, dim]
@@ -130,14 +133,18 @@ func (spec forwardSpec) buildChunkGraph(inputs []*Node) []*Node {
 }
 
 // Attention is block-local: the chunk's C queries are split into nb blocks
-// of Q queries, and block i attends to the W−1 keys before it plus its own Q
-// keys (the cache for block 0). Cost per query is W−1+Q keys, independent of
-// the chunk length. Q = C when the chunk is short, else the smallest power of
-// two ≥ W−1 (so a block's predecessor holds all the keys it needs).
-func queryBlock(c, window int) int {
-	q := 1
-	for q < max(window-1, 32) {
-		q <<= 1
+// of Q queries, and block i attends to the W−1 keys before it (from the
+// cache for the first blocks) plus its own Q keys. Cost per query is W−1+Q
+// keys, independent of the chunk length. Q is the preferred block (default:
+// the smallest power of two ≥ W−1) when it divides C, else C. A smaller Q
+// computes fewer masked scores but copies each key into more blocks.
+func queryBlock(c, window, preferred int) int {
+	q := preferred
+	if q <= 0 {
+		q = 1
+		for q < max(window-1, 32) {
+			q <<= 1
+		}
 	}
 	if c <= q || c%q != 0 {
 		return c
@@ -146,21 +153,30 @@ func queryBlock(c, window int) int {
 }
 
 // blockKeys lays x [B, C, …] (chunk rows) out as overlapping key blocks
-// [B, nb, W−1+Q, …]: block i is the W−1 rows before it (from cache [B, W−1,
-// …] for block 0) followed by its own Q rows.
+// [B, nb, W−1+Q, …]: block i holds rows i·Q−(W−1) … i·Q+Q−1 of the stream,
+// the rows before the chunk coming from cache [B, W−1, …].
 func blockKeys(cache, x *Node, q int) *Node {
 	dims := x.Shape().Dimensions
 	b, c := dims[0], dims[1]
 	rest := dims[2:]
 	nb := c / q
 	cl := cache.Shape().Dimensions[1]
-	own := Reshape(x, append([]int{b, nb, q}, rest...)...)
-	prev := InsertAxes(cache, 1) // [B, 1, W−1, …]
-	if nb > 1 {
-		tails := SliceAxis(SliceAxis(own, 1, AxisRange(0, nb-1)), 2, AxisRange(q-cl, q))
-		prev = Concatenate([]*Node{prev, tails}, 1)
+	all := Concatenate([]*Node{cache, x}, 1) // [B, W−1+C, …]: row r is stream row r−(W−1)
+	// Pad the front so that the rows before block 0 fill p whole blocks;
+	// block i's keys are then blocks i … i+p of the padded rows, minus the
+	// first pad rows.
+	p := (cl + q - 1) / q
+	pad := p*q - cl
+	if pad > 0 {
+		all = Concatenate([]*Node{Zeros(x.Graph(), shapes.Make(x.DType(), append([]int{b, pad}, rest...)...)), all}, 1)
 	}
-	return Concatenate([]*Node{prev, own}, 2)
+	blocks := Reshape(all, append([]int{b, nb + p, q}, rest...)...)
+	parts := make([]*Node, p+1)
+	for s := range parts {
+		parts[s] = SliceAxis(blocks, 1, AxisRange(s, s+nb))
+	}
+	keys := Concatenate(parts, 2) // [B, nb, (p+1)·Q, …]
+	return SliceAxis(keys, 2, AxisRange(pad, (p+1)*q))
 }
 
 // attentionMask returns [B, nb, Q, W−1+Q]: query j of a block may see key m

@@ -103,6 +103,11 @@ func TestForwardMatchesReference(t *testing.T) {
 	}{
 		{"few shapes, streams ending at different times", smallConfig(), skewed, few},
 		{"few shapes, ragged batch", smallConfig(), [][]int32{randomTokens(r, 3), randomTokens(r, 50), randomTokens(r, 1), randomTokens(r, 90)}, few},
+		// Query blocks smaller than the window: a block's keys span the
+		// cache and several earlier blocks (8 < W−1 = 15: three blocks of
+		// keys, front-padded), and a block that divides the window (4).
+		{"query blocks of 8, window 16", smallConfig(), [][]int32{randomTokens(r, 120), randomTokens(r, 7), randomTokens(r, 61)}, ScorerOptions{ChunkLen: 32, BatchTokens: 64, QueryBlock: 8}},
+		{"query blocks of 4, window 16", smallConfig(), skewed[:4], ScorerOptions{ChunkLen: 32, BatchTokens: 64, QueryBlock: 4}},
 	}...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -307,4 +312,30 @@ func testWeights(cfg Config, seed uint64) *Weights {
 		w.Layers = append(w.Layers, l)
 	}
 	return w
+}
+
+// TestFewShapesFillRows checks that a Score call with few compiled stream
+// counts puts documents on every row it computes: 64 short documents once
+// ran as 13 streams padded to a 32-row call (39% of the slots real).
+func TestFewShapesFillRows(t *testing.T) {
+	w := testWeights(smallConfig(), 4)
+	s, err := NewScorer(w, ScorerOptions{ChunkLen: 128, BatchTokens: 4096, FewShapes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.ScoreTokens(), 32*128*chunksPerStream; got != want {
+		t.Fatalf("ScoreTokens() = %d, want %d (32 streams × 128 × %d chunks)", got, want, chunksPerStream)
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	docs := make([][]int32, 64)
+	for i := range docs {
+		docs[i] = randomTokens(r, 100)
+	}
+	if _, err := s.Score(docs, false); err != nil {
+		t.Fatal(err)
+	}
+	tok, slots := s.Utilization()
+	if tok != 6400 || float64(tok)/float64(slots) < 0.75 {
+		t.Errorf("%d tokens in %d slots (%.0f%% real), want 6400 in ≥ 75%%", tok, slots, 100*float64(tok)/float64(slots))
+	}
 }

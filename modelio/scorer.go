@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -34,6 +35,10 @@ type ScorerOptions struct {
 	// real-size model takes ~20 s, fewer graphs beat less padding. It is
 	// always on for backends other than the CPU one.
 	FewShapes bool
+	// QueryBlock is the attention query block: 0 picks the smallest power
+	// of two ≥ window−1. Smaller blocks compute fewer masked scores and
+	// copy keys more often; see queryBlock in forward.go.
+	QueryBlock int
 	// Devices is how many of the backend's devices (GPUs) get a replica of
 	// the model: 0 means all of them. Concurrent Score calls run on
 	// different replicas; the CPU backend has one device.
@@ -65,6 +70,8 @@ type Scorer struct {
 
 	mu       sync.Mutex // guards compiled
 	compiled map[[3]int]bool
+
+	tokens, slots atomic.Int64 // real tokens scored, and rows × chunk computed
 }
 
 // replica is the model's state on one device. A tensor lives on one device,
@@ -159,7 +166,7 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 	}
 	nGraphs := s.graphsPerExec()
 	for i, hidden := range []bool{false, true} {
-		spec := forwardSpec{cfg: w.Config, dtype: s.dtype, wantHidden: hidden}
+		spec := forwardSpec{cfg: w.Config, dtype: s.dtype, wantHidden: hidden, queryBlock: o.QueryBlock}
 		e, err := graph.NewExec(be, spec.buildChunkGraph)
 		if err != nil {
 			return nil, fmt.Errorf("build forward graph: %w", err)
@@ -192,6 +199,23 @@ func (s *Scorer) toTensor(data []float32, dims []int, keepF32 bool) *tensors.Ten
 	}
 	return tensors.FromFlatDataAndDimensions(slices.Clone(data), dims...)
 }
+
+// ScoreTokens is how many tokens one Score call should carry to keep the
+// device busy: enough for every stream of the largest bucket to run
+// several chunks, so that few rows of a forward call are padding. A call
+// with fewer documents than streams pads the missing rows (a document
+// never spans two streams).
+func (s *Scorer) ScoreTokens() int {
+	return s.streams[len(s.streams)-1] * s.chunks[len(s.chunks)-1] * chunksPerStream
+}
+
+// chunksPerStream is the work packStreams aims to give each stream.
+const chunksPerStream = 4
+
+// Utilization returns the tokens scored so far and the token slots the
+// forward calls computed for them (streams × chunk per call, padding
+// included); tokens/slots is the useful fraction of the device's work.
+func (s *Scorer) Utilization() (tokens, slots int64) { return s.tokens.Load(), s.slots.Load() }
 
 // Config returns the model's configuration.
 func (s *Scorer) Config() Config { return s.cfg }
@@ -258,11 +282,15 @@ func (s *Scorer) Score(docs [][]int32, wantHidden bool) ([]DocScore, error) {
 	if err := s.run(r, docs, streams, out, wantHidden); err != nil {
 		return nil, err
 	}
+	s.tokens.Add(int64(total))
 	return out, nil
 }
 
-// packStreams spreads documents over up to the largest stream bucket, longest first
-// onto the least-loaded stream, so that streams end at about the same time.
+// packStreams spreads documents over streams, longest first onto the
+// least-loaded stream, so that streams end at about the same time. It aims
+// for chunksPerStream chunks per stream, then rounds the stream count up to
+// its bucket while documents last: the bucket's rows are computed anyway,
+// and more streams make the longest one shorter.
 func (s *Scorer) packStreams(docs [][]int32) []*stream {
 	order := make([]int, 0, len(docs))
 	for i, d := range docs {
@@ -277,8 +305,8 @@ func (s *Scorer) packStreams(docs [][]int32) []*stream {
 	for _, d := range order {
 		total += len(docs[d])
 	}
-	perStream := 4 * s.chunks[len(s.chunks)-1]
-	n := min(s.streams[len(s.streams)-1], len(order), max(1, (total+perStream-1)/perStream))
+	perStream := chunksPerStream * s.chunks[len(s.chunks)-1]
+	n := min(len(order), s.streamBucket(max(1, (total+perStream-1)/perStream)))
 	streams := make([]*stream, n)
 	for i := range streams {
 		streams[i] = &stream{}
@@ -381,6 +409,7 @@ func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocSco
 		s.mu.Lock()
 		s.compiled[[3]int{b, c, boolIdx(wantHidden)}] = true
 		s.mu.Unlock()
+		s.slots.Add(int64(b * c))
 		res, _, err := exec.ExecWithGraphOnDevice(r.dev, args)
 		if err != nil {
 			return fmt.Errorf("forward (streams %d, chunk %d, %s device %d): %w", b, c, s.Backend(), r.dev, err)

@@ -50,6 +50,9 @@ type benchResult struct {
 	Window       int     `json:"window"`
 	Graphs       int     `json:"graphs"`
 	Devices      int     `json:"devices"` // replicas scoring concurrently; PctOfPeak is of all of them
+	// Utilization is real tokens / token slots computed (rows × chunk of
+	// every forward call): below 1, the device also computed padding.
+	Utilization float64 `json:"utilization"`
 }
 
 func runBenchModel(args []string, stdout io.Writer) error {
@@ -65,6 +68,7 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	peak := fs.Float64("peak-tflops", 790, "dense bf16 peak of the device in TFLOP/s, for the percentage")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	window := fs.Int("window", 0, "override the sliding window (keys per query; 0: the model's)")
+	queryBlock := fs.Int("query-block", 0, "attention query block (0: the smallest power of two ≥ window−1)")
 	devices := fs.Int("devices", 1, "model replicas, one per device (GPU), scoring concurrently; 0: all devices")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -89,12 +93,15 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	if *window > 0 {
 		w.Config.SlidingWindow = *window
 	}
-	s, err := modelio.NewScorer(w, modelio.ScorerOptions{Backend: *backend, DType: *dtype, BatchTokens: *batchTokens, ChunkLen: *chunkLen, Devices: *devices})
+	s, err := modelio.NewScorer(w, modelio.ScorerOptions{Backend: *backend, DType: *dtype, BatchTokens: *batchTokens, ChunkLen: *chunkLen, Devices: *devices, QueryBlock: *queryBlock})
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	docs := make([][]int32, max(1, *batchTokens / *seqLen))
+	// One Score call gets the tokens the Scorer asks for (several chunks per
+	// stream of the largest bucket) and at least one document per stream:
+	// a call with fewer documents than streams would measure padding.
+	docs := make([][]int32, max(1, s.ScoreTokens() / *seqLen, *batchTokens / *chunkLen))
 	for i := range docs {
 		d := make([]int32, *seqLen)
 		for j := range d {
@@ -143,6 +150,9 @@ func runBenchModel(args []string, stdout io.Writer) error {
 		TokensPerSec: float64(tokens) / el, DenseGFLOP: dense, Window: cfg.SlidingWindow, Graphs: s.CompiledGraphs(),
 		Devices: n,
 	}
+	if tok, slots := s.Utilization(); slots > 0 {
+		res.Utilization = float64(tok) / float64(slots)
+	}
 	res.TFLOPs = res.TokensPerSec * dense / 1e3
 	res.PctOfPeak = 100 * res.TFLOPs / (*peak * float64(n))
 	if *asJSON {
@@ -150,8 +160,8 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s %s ×%d devices  size %s (%d params)  seq %d  batch %d tokens  chunk %d\n",
 		res.Backend, res.DType, res.Devices, res.Size, res.Params, res.SeqLen, res.BatchTokens, res.ChunkLen)
-	fmt.Fprintf(stdout, "%.0f tokens/s  %.2f TFLOP/s dense (%.4f GFLOP/token)  %.1f%% of %.0f TFLOP/s  (%d tokens in %.1fs, %d graphs)\n",
-		res.TokensPerSec, res.TFLOPs, dense, res.PctOfPeak, *peak, tokens, el, res.Graphs)
+	fmt.Fprintf(stdout, "%.0f tokens/s  %.2f TFLOP/s dense (%.4f GFLOP/token)  %.1f%% of %.0f TFLOP/s  (%d tokens in %.1fs, %d graphs, %.0f%% of slots real)\n",
+		res.TokensPerSec, res.TFLOPs, dense, res.PctOfPeak, *peak, tokens, el, res.Graphs, 100*res.Utilization)
 	return nil
 }
 

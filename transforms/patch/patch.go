@@ -178,6 +178,7 @@ type patchFn struct {
 	Config Config
 
 	scorer   *modelio.Scorer
+	flushAt  int // tokens per batch (see batchFor)
 	split    string
 	pending  []record.Document
 	tokens   int
@@ -200,7 +201,23 @@ func (fn *patchFn) Setup() error {
 	}
 	_, sc, err := Model(fn.Config)
 	fn.scorer = sc
+	if err == nil {
+		fn.flushAt = batchFor(sc, fn.Config)
+	}
 	return err
+}
+
+// batchFor is the tokens of one batch (one Scorer.Score call). On the CPU
+// backend it is one forward call's worth (BatchTokens). An accelerator
+// compiles few stream counts and pads a call up to the next one, so a batch
+// there carries what the Scorer needs to fill every stream of its largest
+// bucket for several chunks (Scorer.ScoreTokens): with one call's worth,
+// 8 documents of 8k tokens ran as 8 rows of a 32-row call.
+func batchFor(sc *modelio.Scorer, c Config) int {
+	if modelio.IsCPUBackendConfig(c.Backend) {
+		return c.batchTokens()
+	}
+	return max(c.batchTokens(), sc.ScoreTokens())
 }
 
 func (fn *patchFn) ProcessElement(ctx context.Context, d record.Document, emit func(record.Scored)) error {
@@ -218,7 +235,7 @@ func (fn *patchFn) ProcessElement(ctx context.Context, d record.Document, emit f
 	}
 	fn.pending = append(fn.pending, d)
 	fn.tokens += len(d.Data) + 2
-	if fn.tokens >= fn.Config.batchTokens() {
+	if fn.tokens >= fn.flushAt {
 		fn.start()
 	}
 	return fn.drain(ctx, emit, false)

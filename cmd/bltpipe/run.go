@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -92,9 +93,10 @@ Examples:
 
 // runFlags are the parsed flags of bltpipe run.
 type runFlags struct {
-	opts     pipelines.Options
-	runner   runners.Config
-	progress time.Duration
+	opts       pipelines.Options
+	runner     runners.Config
+	progress   time.Duration
+	cpuProfile string
 }
 
 func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
@@ -142,6 +144,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	resume := fs.Bool("resume", true, "skip input splits an earlier run into --output finished with the same configuration and input")
 	overwrite := fs.Bool("overwrite", false, "redo every input split, reusing nothing an earlier run finished (same as --resume=false)")
 	fs.DurationVar(&rf.progress, "progress", 10*time.Second, "progress line `interval` on prism (0 disables)")
+	fs.StringVar(&rf.cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to `FILE` (go tool pprof reads it; on prism it covers the workers)")
 	lim := addLimitFlags(fs)
 	mod := addModalityFlags(fs)
 	wf := addWaterfillFlags(fs)
@@ -267,6 +270,17 @@ func runRun(args []string, stdout io.Writer) error {
 }
 
 func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) error {
+	if rf.cpuProfile != "" {
+		f, err := os.Create(rf.cpuProfile)
+		if err != nil {
+			return usageErrorf("--cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rc := rf.runner
 	rc.Log = stderr
 	rc.ProgressEvery = rf.progress

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -280,6 +282,18 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+		// An interrupted run still leaves a readable profile.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sig)
+		go func() {
+			if s, ok := <-sig; ok {
+				pprof.StopCPUProfile()
+				f.Close()
+				fmt.Fprintf(stderr, "bltpipe: %v: CPU profile written to %s\n", s, rf.cpuProfile)
+				os.Exit(exitFailure)
+			}
+		}()
 	}
 	rc := rf.runner
 	rc.Log = stderr

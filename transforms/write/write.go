@@ -173,6 +173,42 @@ type splitFiles struct {
 	stats   *waterfill.SplitAcc // the split's statistics partial, for its completion record
 	source  string
 	open    bool // data tables opened (at the split's first document)
+	lanes   []*lane
+}
+
+// lane appends documents to some of a split's tables in a goroutine of its
+// own: a split arrives as one ordered run of documents, so its tables are
+// encoded in parallel with each other rather than one after the other.
+type lane struct {
+	in   chan record.Scored
+	done chan error
+}
+
+func startLane(add func(record.Scored) error) *lane {
+	l := &lane{in: make(chan record.Scored, 64), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for sc := range l.in {
+			if err == nil {
+				err = add(sc)
+			}
+		}
+		l.done <- err
+	}()
+	return l
+}
+
+// stopLanes ends the lanes' input and returns the first error among them.
+func (f *splitFiles) stopLanes() error {
+	var first error
+	for _, l := range f.lanes {
+		close(l.in)
+		if err := <-l.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	f.lanes = nil
+	return first
 }
 
 // writeFn hands every split to a goroutine of its own (splitWriter) that
@@ -287,6 +323,8 @@ func (w *splitWriter) run(ctx context.Context, fn *writeFn, f *splitFiles, in <-
 	}
 	if r.err == nil {
 		r.err = fn.closeSplit(ctx, f, &r)
+	} else {
+		f.stopLanes() // the split's files stay temporary
 	}
 	w.result <- r
 }
@@ -324,27 +362,39 @@ func (fn *writeFn) add(ctx context.Context, f *splitFiles, sc record.Scored, r *
 			return err
 		}
 	}
-	if err := appendDocument(f.docs, sc); err != nil {
-		return err
-	}
-	if err := appendPatches(f.patches, sc, fn.Config.Embeddings); err != nil {
-		return err
-	}
-	if err := f.graph.add(sc); err != nil {
-		return fmt.Errorf("sidecar for %s: %w", f.split, err)
-	}
-	if f.blt != nil {
+	if f.blt != nil && !utf8.Valid(sc.Doc.Data) {
 		// Meta's trainer reads text as a Python str and re-encodes it to
 		// UTF-8 bytes; only documents that are valid UTF-8 round-trip.
-		if utf8.Valid(sc.Doc.Data) {
-			if err := f.blt.append(sc); err != nil {
-				return err
-			}
-		} else {
-			r.bltSkipped++
-		}
+		r.bltSkipped++
+	}
+	for _, l := range f.lanes {
+		l.in <- sc
 	}
 	return nil
+}
+
+// startLanes starts the goroutines that fill f's open data tables:
+// documents (and the BLT Arrow file), patches, and the sidecar.
+func (fn *writeFn) startLanes(f *splitFiles) {
+	embeddings := fn.Config.Embeddings
+	f.lanes = []*lane{
+		startLane(func(sc record.Scored) error {
+			if err := appendDocument(f.docs, sc); err != nil {
+				return err
+			}
+			if f.blt != nil && utf8.Valid(sc.Doc.Data) {
+				return f.blt.append(sc)
+			}
+			return nil
+		}),
+		startLane(func(sc record.Scored) error { return appendPatches(f.patches, sc, embeddings) }),
+		startLane(func(sc record.Scored) error {
+			if err := f.graph.add(sc); err != nil {
+				return fmt.Errorf("sidecar for %s: %w", f.split, err)
+			}
+			return nil
+		}),
+	}
 }
 
 func (fn *writeFn) FinishBundle(ctx context.Context, emit func(record.ShardInfo)) error {
@@ -398,10 +448,12 @@ func (fn *writeFn) openData(ctx context.Context, f *splitFiles) (err error) {
 	if f.graph, err = newSidecar(out(schemas.HypergraphDir), meta); err != nil {
 		return err
 	}
+	fn.startLanes(f)
 	return nil
 }
 
 func (f *splitFiles) abort() {
+	f.stopLanes() // no lane may write after its table is aborted
 	if f.docs != nil {
 		f.docs.abort()
 	}
@@ -440,6 +492,10 @@ func (fn *writeFn) closeSplit(ctx context.Context, f *splitFiles, r *splitResult
 	}
 	if !f.open {
 		return fn.commitRecord(ctx, f, r.infos) // a split of rejects only: no data tables
+	}
+	if err := f.stopLanes(); err != nil {
+		f.abort()
+		return err
 	}
 	for _, t := range []*parquetTable{f.docs, f.patches} {
 		if err := t.close(); err != nil {

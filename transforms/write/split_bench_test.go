@@ -3,8 +3,12 @@ package write
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/record"
 )
 
@@ -62,5 +66,49 @@ func BenchmarkWriteSplit(b *testing.B) {
 			}
 			b.ReportMetric(float64(patches)/b.Elapsed().Seconds(), "patches/s")
 		})
+	}
+}
+
+// TestParquetEncodings checks the writer properties on a written patches/
+// file: embeddings plain and uncompressed, other columns zstd, and
+// dictionaries only on string columns.
+func TestParquetEncodings(t *testing.T) {
+	dir := t.TempDir()
+	fn := &writeFn{Config: Config{Output: dir, Embeddings: true}}
+	f := &splitFiles{split: "s0", source: "in.jsonl"}
+	var r splitResult
+	for _, d := range benchDocs(3, 8) {
+		if err := fn.add(context.Background(), f, d, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fn.closeSplit(context.Background(), f, &r); err != nil {
+		t.Fatal(err)
+	}
+	var path string
+	for _, si := range r.infos {
+		if si.Table == schemas.PatchesDir {
+			path = filepath.Join(dir, filepath.FromSlash(si.Path))
+		}
+	}
+	rd, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	rg := rd.MetaData().RowGroup(0)
+	for i := range rg.NumColumns() {
+		cc, err := rg.ColumnChunk(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := cc.PathInSchema().String()
+		wantCodec, wantDict := compress.Codecs.Zstd, name == schemas.ColDocID
+		if name == embeddingColumn {
+			wantCodec = compress.Codecs.Uncompressed
+		}
+		if cc.Compression() != wantCodec || cc.HasDictionaryPage() != wantDict {
+			t.Errorf("column %s: codec %v dictionary %v, want %v %v", name, cc.Compression(), cc.HasDictionaryPage(), wantCodec, wantDict)
+		}
 	}
 }

@@ -30,7 +30,10 @@ const (
 // (no version or time in the footer), statistics on, and dictionary
 // encoding only for the top-level string columns of schema (ids, sources,
 // modalities repeat; floats rarely do, and hashing every entropy and
-// embedding value cost a third of the write stage's CPU).
+// embedding value cost a third of the write stage's CPU). Embeddings are
+// stored uncompressed: at 768 float32s per patch they are almost all of
+// the bytes, zstd saved little on them and was 40% of the patches table's
+// CPU in a GPU run (the table of one split is written by one goroutine).
 func parquetProps(schema *arrow.Schema) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
@@ -38,6 +41,7 @@ func parquetProps(schema *arrow.Schema) *parquet.WriterProperties {
 		parquet.WithCreatedBy("bltpipe " + schemas.Version),
 		parquet.WithStats(true),
 		parquet.WithDictionaryDefault(false),
+		parquet.WithCompressionFor(embeddingColumn, compress.Codecs.Uncompressed),
 	}
 	for _, f := range schema.Fields() {
 		if f.Type.ID() == arrow.STRING {
@@ -46,6 +50,9 @@ func parquetProps(schema *arrow.Schema) *parquet.WriterProperties {
 	}
 	return parquet.NewWriterProperties(opts...)
 }
+
+// embeddingColumn is the Parquet leaf of patches/'s embedding list.
+const embeddingColumn = schemas.ColEmbedding + ".list.element"
 
 // parquetTable streams rows of one table of one split into a Parquet file
 // committed atomically by Close.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"github.com/bltpipe/bltpipe/schemas"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,7 +72,7 @@ var sidecarChecks = []struct{ name, query, want string }{
 		SELECT count(*) FROM nodes m WHERE m.kind = 'trunk' AND m.member != ''
 		  AND NOT EXISTS (SELECT 1 FROM edges e JOIN nodes a ON a.id = e.dst
 		                  WHERE e.src = m.id AND e.kind = 'member_of' AND a.kind = 'trunk' AND a.source = m.source)`, "0"},
-	{"schema version", `SELECT value FROM meta WHERE key = 'schema_version'`, "bltpipe.v2"},
+	{"schema version", `SELECT value FROM meta WHERE key = 'schema_version'`, schemas.Version},
 }
 
 // The committed demo corpus (make demo) reads completely, holds a file of

@@ -22,7 +22,7 @@ import (
 
 // Version is the output schema version written to _MANIFEST.json and to the
 // meta table of every sidecar. Bump it on any incompatible change.
-const Version = "bltpipe.v2"
+const Version = "bltpipe.v3"
 
 // Output directory layout, relative to --output. Shard files are named
 // part-<NNNNN>-<hash8> where NNNNN is the split's ordinal in the sorted

@@ -22,14 +22,21 @@ package schemas
 // "member_of" from an archive member's trunk to the archive's trunk. The
 // meta table holds key/value run parameters (schema_version, split,
 // model_sha256, patching, …).
+//
+// Patches are most of the rows, so they are stored apart: patch_leaves
+// holds one row of numbers per patch (ids consecutive within a document),
+// and the views nodes and edges add the patch nodes and their contains and
+// next edges to the other nodes (node_rows) and edges (edge_rows). Queries
+// use nodes and edges; writing a patch is one narrow row, not a node with
+// its strings and two edges (SidecarIndexes keeps lookups indexed).
 const SidecarDDL = `
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );
-CREATE TABLE nodes (
+CREATE TABLE node_rows (
   id              INTEGER PRIMARY KEY,
-  kind            TEXT NOT NULL CHECK (kind IN ('trunk', 'branch', 'segment', 'patch')),
+  kind            TEXT NOT NULL CHECK (kind IN ('trunk', 'branch', 'segment')),
   label           TEXT NOT NULL,
   source          TEXT NOT NULL,
   trunk           INTEGER,
@@ -43,30 +50,57 @@ CREATE TABLE nodes (
   modality        TEXT,
   doc_id          TEXT,
   segment_index   INTEGER,
-  patch_index     INTEGER,
   byte_offset     INTEGER,
   byte_length     INTEGER,
-  meta            TEXT,
+  meta            TEXT
+);
+CREATE TABLE patch_leaves (
+  id              INTEGER PRIMARY KEY,
+  branch          INTEGER NOT NULL REFERENCES node_rows(id),
+  parent          INTEGER NOT NULL REFERENCES node_rows(id),
+  patch_index     INTEGER NOT NULL,
+  byte_offset     INTEGER NOT NULL,
+  byte_length     INTEGER NOT NULL,
   mean_entropy    REAL,
   mean_prominence REAL
 );
-CREATE TABLE edges (
-  src  INTEGER NOT NULL REFERENCES nodes(id),
-  dst  INTEGER NOT NULL REFERENCES nodes(id),
+CREATE TABLE edge_rows (
+  src  INTEGER NOT NULL,
+  dst  INTEGER NOT NULL,
   kind TEXT NOT NULL CHECK (kind IN ('contains', 'next', 'same_source', 'member_of')),
   PRIMARY KEY (src, dst, kind)
 ) WITHOUT ROWID;
+CREATE VIEW nodes (id, kind, label, source, trunk, member, format, size, sha256, reject, view, view_index,
+                   modality, doc_id, segment_index, patch_index, byte_offset, byte_length, meta,
+                   mean_entropy, mean_prominence) AS
+  SELECT id, kind, label, source, trunk, member, format, size, sha256, reject, view, view_index,
+         modality, doc_id, segment_index, NULL, byte_offset, byte_length, meta, NULL, NULL
+    FROM node_rows
+  UNION ALL
+  SELECT p.id, 'patch', b.doc_id || '/' || p.patch_index, b.source, b.trunk, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+         b.modality, b.doc_id, NULL, p.patch_index, p.byte_offset, p.byte_length, NULL, p.mean_entropy, p.mean_prominence
+    FROM node_rows b JOIN patch_leaves p ON p.branch = b.id;
+CREATE VIEW edges (src, dst, kind) AS
+  SELECT src, dst, kind FROM edge_rows
+  UNION ALL
+  SELECT parent, id, 'contains' FROM patch_leaves
+  UNION ALL
+  SELECT p.id, q.id, 'next' FROM patch_leaves p JOIN patch_leaves q
+      ON q.id = p.id + 1 AND p.id = q.id - 1 AND q.branch = p.branch;
 `
 
 // SidecarIndexes are created after the rows are loaded (faster bulk load):
-// lookups by doc_id (patch order), by byte offset inside a
-// document, by trunk, by source path, and edges by destination.
+// nodes by document and byte offset inside it, by trunk, by source path;
+// edges by destination; patch leaves by document (patch order) and by
+// contains parent. Lookups through the nodes and edges views use them (no
+// scan of a whole table): pipelines/sidecar_test.go checks the plans.
 const SidecarIndexes = `
-CREATE INDEX nodes_by_doc ON nodes (doc_id, patch_index);
-CREATE INDEX nodes_by_offset ON nodes (doc_id, byte_offset);
-CREATE INDEX nodes_by_trunk ON nodes (trunk, kind);
-CREATE INDEX nodes_by_source ON nodes (source, member);
-CREATE INDEX edges_by_dst ON edges (dst, kind);
+CREATE INDEX nodes_by_offset ON node_rows (doc_id, byte_offset);
+CREATE INDEX nodes_by_trunk ON node_rows (trunk, kind);
+CREATE INDEX nodes_by_source ON node_rows (source, member);
+CREATE INDEX edges_by_dst ON edge_rows (dst, kind);
+CREATE INDEX patches_by_doc ON patch_leaves (branch, patch_index);
+CREATE INDEX patches_by_parent ON patch_leaves (parent);
 `
 
 // Sidecar node and edge kinds.

@@ -25,8 +25,10 @@ type sidecar struct {
 	tx      *sql.Tx
 	node    *sql.Stmt // inserts sidecarBatch nodes
 	edge    *sql.Stmt // inserts sidecarBatch edges
+	patch   *sql.Stmt // inserts patchBatch patch leaves
 	nodes   []any     // arguments of nodes not inserted yet (nodeCols each)
 	edges   []any     // arguments of edges not inserted yet (3 each)
+	patches []any     // arguments of patch leaves not inserted yet (patchCols each)
 	nextID  int64
 	trunks  map[trunkKey]int64
 	last    map[int64]int64 // trunk → its latest branch (same_source chain)
@@ -42,13 +44,12 @@ type memberReject struct {
 	source, path, why string
 }
 
-// node is one row of the nodes table; nil fields are NULL.
+// node is one row of the node_rows table; nil fields are NULL.
 type node struct {
 	kind, label, source                      string
 	trunk, member, format, size, sha256      any
 	reject, view, viewIndex, modality, docID any
-	segmentIndex, patchIndex, offset, length any
-	meta, meanEntropy, meanProminence        any
+	segmentIndex, offset, length, meta       any
 }
 
 func newSidecar(final string, meta map[string]string) (*sidecar, error) {
@@ -79,6 +80,9 @@ func newSidecar(final string, meta map[string]string) (*sidecar, error) {
 	if sc.edge, err = sc.tx.Prepare(insertEdges(sidecarBatch)); err != nil {
 		return fail(err)
 	}
+	if sc.patch, err = sc.tx.Prepare(insertPatches(patchBatch)); err != nil {
+		return fail(err)
+	}
 	return sc, nil
 }
 
@@ -87,16 +91,27 @@ func newSidecar(final string, meta map[string]string) (*sidecar, error) {
 // BenchmarkSidecar).
 const sidecarBatch = 64
 
-const nodeCols = 21
+// patchBatch patch leaves go into one INSERT (8 numbers each).
+const patchBatch = 256
+
+const (
+	nodeCols  = 18
+	patchCols = 8
+)
 
 func insertNodes(rows int) string {
-	return `INSERT INTO nodes (id, kind, label, source, trunk, member, format, size, sha256, reject,
-		view, view_index, modality, doc_id, segment_index, patch_index, byte_offset, byte_length, meta, mean_entropy, mean_prominence)
+	return `INSERT INTO node_rows (id, kind, label, source, trunk, member, format, size, sha256, reject,
+		view, view_index, modality, doc_id, segment_index, byte_offset, byte_length, meta)
 		VALUES ` + placeholders(rows, nodeCols)
 }
 
 func insertEdges(rows int) string {
-	return `INSERT OR IGNORE INTO edges (src, dst, kind) VALUES ` + placeholders(rows, 3)
+	return `INSERT OR IGNORE INTO edge_rows (src, dst, kind) VALUES ` + placeholders(rows, 3)
+}
+
+func insertPatches(rows int) string {
+	return `INSERT INTO patch_leaves (id, branch, parent, patch_index, byte_offset, byte_length, mean_entropy, mean_prominence)
+		VALUES ` + placeholders(rows, patchCols)
 }
 
 // placeholders returns "(?, …), (?, …)…": rows groups of cols.
@@ -110,12 +125,26 @@ func placeholders(rows, cols int) string {
 func (g *sidecar) addNode(n node) (int64, error) {
 	g.nextID++
 	g.nodes = append(g.nodes, g.nextID, n.kind, n.label, n.source, n.trunk, n.member, n.format, n.size, n.sha256, n.reject,
-		n.view, n.viewIndex, n.modality, n.docID, n.segmentIndex, n.patchIndex, n.offset, n.length, n.meta, n.meanEntropy, n.meanProminence)
+		n.view, n.viewIndex, n.modality, n.docID, n.segmentIndex, n.offset, n.length, n.meta)
 	if len(g.nodes) == sidecarBatch*nodeCols {
 		if _, err := g.node.Exec(g.nodes...); err != nil {
 			return 0, err
 		}
 		g.nodes = g.nodes[:0]
+	}
+	return g.nextID, nil
+}
+
+// addPatch queues a patch leaf of branch br under parent and returns its
+// id; a document's leaves get consecutive ids (the next edges rely on it).
+func (g *sidecar) addPatch(br, parent int64, index int, p record.Patch) (int64, error) {
+	g.nextID++
+	g.patches = append(g.patches, g.nextID, br, parent, index, p.ByteOffset, p.ByteLength, float64(p.MeanEntropy), float64(p.MeanProminence))
+	if len(g.patches) == patchBatch*patchCols {
+		if _, err := g.patch.Exec(g.patches...); err != nil {
+			return 0, err
+		}
+		g.patches = g.patches[:0]
 	}
 	return g.nextID, nil
 }
@@ -144,6 +173,12 @@ func (g *sidecar) flush() error {
 			return err
 		}
 		g.edges = g.edges[:0]
+	}
+	if n := len(g.patches) / patchCols; n > 0 {
+		if _, err := g.tx.Exec(insertPatches(n), g.patches...); err != nil {
+			return err
+		}
+		g.patches = g.patches[:0]
 	}
 	return nil
 }
@@ -256,7 +291,9 @@ func (g *sidecar) add(sc record.Scored) error {
 			}
 		}
 	}
-	prev, j := int64(0), 0
+	// Patch leaves: their contains and next edges are derived by the edges
+	// view (parent column; consecutive ids within the document).
+	j := 0
 	for i, p := range sc.Patches {
 		for j < len(o.Segments) && o.Segments[j].End <= p.ByteOffset {
 			j++
@@ -265,22 +302,10 @@ func (g *sidecar) add(sc record.Scored) error {
 		if j < len(o.Segments) && o.Segments[j].Start <= p.ByteOffset {
 			parent = segs[j]
 		}
-		leaf, err := g.addNode(node{kind: schemas.NodePatch, label: fmt.Sprintf("%s/%d", d.ID, i), source: d.Source, trunk: trunk,
-			modality: d.Modality, docID: d.ID, patchIndex: i, offset: p.ByteOffset, length: p.ByteLength,
-			meanEntropy: float64(p.MeanEntropy), meanProminence: float64(p.MeanProminence)})
-		if err != nil {
+		if _, err := g.addPatch(br, parent, i, p); err != nil {
 			return err
 		}
 		g.leaves++
-		if err := g.addEdge(parent, leaf, schemas.EdgeContains); err != nil {
-			return err
-		}
-		if prev != 0 {
-			if err := g.addEdge(prev, leaf, schemas.EdgeNext); err != nil {
-				return err
-			}
-		}
-		prev = leaf
 	}
 	return nil
 }
@@ -346,6 +371,7 @@ func (g *sidecar) close(ctx context.Context) (int64, string, error) {
 	}
 	g.node.Close()
 	g.edge.Close()
+	g.patch.Close()
 	if err := g.tx.Commit(); err != nil {
 		return 0, "", fmt.Errorf("sidecar %s: %w", g.final, err)
 	}

@@ -68,6 +68,8 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	peak := fs.Float64("peak-tflops", 790, "dense bf16 peak of the device in TFLOP/s, for the percentage")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	window := fs.Int("window", 0, "override the sliding window (keys per query; 0: the model's)")
+	hidden := fs.Bool("hidden", false, "also copy the per-token hidden states out, as --embeddings patch does")
+	ragged := fs.Bool("ragged", false, "documents of random lengths between seq-len/8 and seq-len (like a web corpus) instead of all seq-len")
 	queryBlock := fs.Int("query-block", 0, "attention query block (0: the smallest power of two ≥ window−1)")
 	devices := fs.Int("devices", 1, "model replicas, one per device (GPU), scoring concurrently; 0: all devices")
 	if err := parseFlags(fs, args); err != nil {
@@ -103,14 +105,21 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	// a call with fewer documents than streams would measure padding.
 	docs := make([][]int32, max(1, s.ScoreTokens() / *seqLen, *batchTokens / *chunkLen))
 	for i := range docs {
-		d := make([]int32, *seqLen)
+		n := *seqLen
+		if *ragged {
+			n = max(2, *seqLen/8+r.IntN(*seqLen-*seqLen/8+1))
+		}
+		d := make([]int32, n)
 		for j := range d {
 			d[j] = int32(4 + r.IntN(256))
 		}
 		d[0], d[len(d)-1] = 1, 2
 		docs[i] = d
 	}
-	perCall := len(docs) * *seqLen
+	perCall := 0
+	for _, d := range docs {
+		perCall += len(d)
+	}
 	// One goroutine per replica; the warm-up compiles the graphs and puts
 	// the weights on every device.
 	n := s.Devices()
@@ -121,7 +130,7 @@ func runBenchModel(args []string, stdout io.Writer) error {
 		for i := range n {
 			wg.Go(func() {
 				for errs[i] == nil && (time.Since(start) < d || counts[i] == 0) {
-					_, errs[i] = s.Score(docs, false)
+					_, errs[i] = s.Score(docs, *hidden)
 					counts[i] += perCall
 				}
 			})

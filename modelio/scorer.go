@@ -89,6 +89,11 @@ type replica struct {
 	// rope holds RoPE tables per (start, chunk) for starts below ropeCacheEnd,
 	// which covers every chunk of a call up to that position.
 	rope map[[2]int][2]*tensors.Tensor
+	// host receives a chunk's outputs from the device (entropy,
+	// prominence, hidden), reused from chunk to chunk: the hidden states
+	// are 200 MB per call at the real size, and a fresh slice per call cost
+	// as much CPU (allocation and zeroing) as the copy itself.
+	host [3][]float32
 }
 
 // ropeCacheEnd bounds the start positions whose RoPE tables are kept on the
@@ -225,7 +230,7 @@ func (s *Scorer) ScoreTokens() int {
 }
 
 // chunksPerStream is the work packStreams aims to give each stream.
-const chunksPerStream = 4
+const chunksPerStream = 8
 
 // Utilization returns the tokens scored so far and the token slots the
 // forward calls computed for them (streams × chunk per call, padding
@@ -347,7 +352,8 @@ func (s *Scorer) packStreams(docs [][]int32) []*stream {
 // stream bucket holds them; then the batch shrinks to that bucket, carrying
 // the caches along. So a call compiles few shapes and moves its caches
 // through host memory at most log4(B) times.
-func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) (err error) {
+func (s *Scorer) run(rep *replica, docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) (err error) {
+	r := rep
 	cfg := s.cfg
 	cl := cfg.cacheLen()
 	b := s.streamBucket(len(streams))
@@ -367,9 +373,11 @@ func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocSco
 		defer close(scattered)
 		for r := range results {
 			if scatterErr == nil {
-				scatterErr = scatter(r, out, cfg.Dim)
+				scatterErr = s.scatter(rep, r, out)
 			} else {
-				scatter(chunkResult{outs: r.outs}, nil, 0) // just free them
+				for _, t := range r.outs { // just free them
+					t.FinalizeAll()
+				}
 			}
 		}
 	}()
@@ -488,26 +496,34 @@ type chunkResult struct {
 }
 
 // scatter copies a chunk's outputs into the documents' scores and frees
-// them. Each output is read straight from its host copy (no intermediate
-// slice: the hidden states are 200 MB per call at the real size).
-func scatter(r chunkResult, out []DocScore, dim int) error {
+// them. Each output is copied from the device into the replica's reusable
+// host buffer, then its rows are spread over the documents in parallel.
+func (s *Scorer) scatter(rep *replica, r chunkResult, out []DocScore) error {
 	defer func() {
 		for _, t := range r.outs {
 			t.FinalizeAll()
 		}
 	}()
+	dim := s.cfg.Dim
 	for o, t := range r.outs {
-		var bad error
-		t.ConstFlatData(func(flat any) {
-			vals, ok := flat.([]float32)
-			if !ok {
-				bad = fmt.Errorf("forward output %d is %T, want []float32", o, flat)
-				return
+		n := t.Shape().Size()
+		if cap(rep.host[o]) < n {
+			rep.host[o] = make([]float32, n)
+		}
+		vals := rep.host[o][:n]
+		buf, err := t.Buffer(s.backend, rep.dev)
+		if err != nil {
+			return fmt.Errorf("forward output %d: %w", o, err)
+		}
+		if err := s.backend.BufferToFlatData(buf, vals); err != nil {
+			return fmt.Errorf("forward output %d to host: %w", o, err)
+		}
+		var wg sync.WaitGroup
+		for i, st := range r.rows {
+			if st == nil {
+				continue
 			}
-			for i, st := range r.rows {
-				if st == nil {
-					continue
-				}
+			row := func() {
 				for j := range min(r.c, max(0, st.len()-r.pos)) {
 					d, k := st.tokDoc[r.pos+j], st.tokIdx[r.pos+j]
 					switch o {
@@ -520,10 +536,13 @@ func scatter(r chunkResult, out []DocScore, dim int) error {
 					}
 				}
 			}
-		})
-		if bad != nil {
-			return bad
+			if o < 2 {
+				row()
+			} else {
+				wg.Go(row) // rows go to different documents
+			}
 		}
+		wg.Wait()
 	}
 	return nil
 }

@@ -42,6 +42,7 @@ func parquetProps(schema *arrow.Schema) *parquet.WriterProperties {
 		parquet.WithStats(true),
 		parquet.WithDictionaryDefault(false),
 		parquet.WithCompressionFor(embeddingColumn, compress.Codecs.Uncompressed),
+		parquet.WithStatsFor(embeddingColumn, false), // min/max over every vector element: costly, and no reader prunes on them
 	}
 	for _, f := range schema.Fields() {
 		if f.Type.ID() == arrow.STRING {
@@ -169,7 +170,12 @@ func appendPatches(t *parquetTable, sc record.Scored, withEmbedding bool) error 
 			if p.Embedding == nil {
 				return fmt.Errorf("document %q patch %d has no embedding", sc.Doc.ID, i)
 			}
-			appendFloats(b.Field(10).(*array.ListBuilder), p.Embedding)
+			lb := b.Field(10).(*array.ListBuilder)
+			if t.pending == 0 {
+				// One allocation per row group instead of repeated growth.
+				lb.ValueBuilder().Reserve(t.perRG * len(p.Embedding))
+			}
+			appendFloats(lb, p.Embedding)
 		}
 		if err := t.rowDone(); err != nil {
 			return err

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -78,9 +80,21 @@ func TestRunPrismAndUniversalAgree(t *testing.T) {
 		"--keep-columns", "url", "--batch-tokens", "200", "--progress", "0"}
 
 	outPrism := t.TempDir()
-	code, stdout, stderr := runCLI(t, append(common, "--output", outPrism)...)
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	code, stdout, stderr := runCLI(t, append(common, "--output", outPrism, "--cpuprofile", prof)...)
 	if code != 0 {
 		t.Fatalf("prism run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// --cpuprofile leaves a profile (gzipped protobuf) beside the output.
+	if f, err := os.Open(prof); err != nil {
+		t.Errorf("--cpuprofile: %v", err)
+	} else {
+		zr, err := gzip.NewReader(f)
+		n, _ := io.Copy(io.Discard, zr)
+		if err != nil || n == 0 {
+			t.Errorf("--cpuprofile wrote no gzipped profile (%d bytes, %v)", n, err)
+		}
+		f.Close()
 	}
 	for _, want := range []string{"documents", "patches", "tokens", "_MANIFEST.json"} {
 		if !strings.Contains(stdout, want) {

@@ -349,11 +349,11 @@ func (s *Scorer) packStreams(docs [][]int32) []*stream {
 
 // run advances all streams chunk by chunk. A finished stream's row is fed
 // padding until at most a quarter of the rows are still active and a smaller
-// stream bucket holds them; then the batch shrinks to that bucket, carrying
-// the caches along. So a call compiles few shapes and moves its caches
-// through host memory at most log4(B) times.
-func (s *Scorer) run(rep *replica, docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) (err error) {
-	r := rep
+// stream bucket holds them; then the batch shrinks to that bucket, its
+// caches gathered on the device (selectRows). So a call compiles few shapes
+// and shrinks at most log4(B) times. A chunk's outputs are copied out by a
+// second goroutine while the device runs the next chunk.
+func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) (err error) {
 	cfg := s.cfg
 	cl := cfg.cacheLen()
 	b := s.streamBucket(len(streams))
@@ -371,11 +371,11 @@ func (s *Scorer) run(rep *replica, docs [][]int32, streams []*stream, out []DocS
 	scattered := make(chan struct{})
 	go func() {
 		defer close(scattered)
-		for r := range results {
+		for res := range results {
 			if scatterErr == nil {
-				scatterErr = s.scatter(rep, r, out)
+				scatterErr = s.scatter(r, res, out)
 			} else {
-				for _, t := range r.outs { // just free them
+				for _, t := range res.outs { // just free them
 					t.FinalizeAll()
 				}
 			}

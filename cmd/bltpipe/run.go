@@ -133,7 +133,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	maxLen := fs.Int("max-patch-length", 0, "split patches longer than `N` tokens (0: no limit)")
 	embeddings := fs.String("embeddings", "patch", "`kind` of embeddings: patch (mean pre-norm state per patch) or none")
 	bltArrow := fs.String("blt-arrow", "", "also write blt/`NAME`.shard_K.arrow for Meta's BLT trainer")
-	batch := fs.Int("batch-tokens", 0, "tokens per model call (documents are batched up to this; default 4096 on CPU, 65536 on GPUs)")
+	batch := fs.Int("batch-tokens", 0, "tokens per forward call (default 4096 on CPU, 65536 on GPUs); on GPUs documents are batched up to 8 calls' worth per stream, so that streams stay full")
 	devices := fs.Int("devices", 0, "GPUs per worker that get a model replica (0: all visible)")
 	idField := fs.String("id-field", "", "id `field` (default: sample_id, title, qid, paper_id, path, url, id — first present)")
 	textField := fs.String("text-field", "", "text `field` (default: text, then content)")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"path"
 	"path/filepath"
+	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 )
@@ -17,6 +18,12 @@ import (
 // AtomicFile is a file being written under a temporary name. Write to it,
 // then Commit (rename into place) or Abort. It counts and hashes the bytes
 // written so callers can record size and sha256 without rereading.
+//
+// Writes are buffered (writeChunk bytes) and handed to a goroutine that
+// writes and hashes them, so the caller's encoding overlaps the file I/O
+// and the sha256: a patches table with 768-d embeddings spent 28% of its
+// goroutine's time in Write. An error from the file surfaces at a later
+// Write, or at Commit.
 type AtomicFile struct {
 	ctx    context.Context
 	fs     filesystem.Interface
@@ -26,7 +33,18 @@ type AtomicFile struct {
 	h      hash.Hash
 	n      int64
 	closed bool
+
+	buf     []byte        // bytes not yet handed over
+	queue   chan []byte   // full buffers for the writer goroutine; nil once flushed
+	free    chan []byte   // buffers coming back for reuse
+	done    chan struct{} // closed when the writer goroutine has finished
+	errMu   sync.Mutex
+	werr    error // the first write error of the writer goroutine
+	flushed bool
 }
+
+// writeChunk is the size of the buffers handed to the writer goroutine.
+const writeChunk = 1 << 20
 
 // Create opens a temporary file next to final. Nothing appears under final
 // until Commit succeeds.
@@ -40,7 +58,49 @@ func Create(ctx context.Context, final string) (*AtomicFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", tmp, err)
 	}
-	return &AtomicFile{ctx: ctx, fs: f, final: final, tmp: tmp, w: w, h: sha256.New()}, nil
+	a := &AtomicFile{ctx: ctx, fs: f, final: final, tmp: tmp, w: w, h: sha256.New(),
+		queue: make(chan []byte, 2), free: make(chan []byte, 3), done: make(chan struct{})}
+	go a.drain()
+	return a, nil
+}
+
+// drain writes and hashes the queued buffers in order.
+func (a *AtomicFile) drain() {
+	defer close(a.done)
+	for b := range a.queue {
+		if a.err() == nil {
+			if _, err := a.w.Write(b); err != nil {
+				a.errMu.Lock()
+				a.werr = err
+				a.errMu.Unlock()
+			}
+			a.h.Write(b)
+		}
+		select {
+		case a.free <- b[:0]:
+		default:
+		}
+	}
+}
+
+func (a *AtomicFile) err() error {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return a.werr
+}
+
+// flush hands over the last buffer and waits for the writer goroutine.
+func (a *AtomicFile) flush() error {
+	if !a.flushed {
+		a.flushed = true
+		if len(a.buf) > 0 {
+			a.queue <- a.buf
+			a.buf = nil
+		}
+		close(a.queue)
+		<-a.done
+	}
+	return a.err()
 }
 
 // TempName returns a fresh temporary name in final's directory: a hidden
@@ -71,10 +131,31 @@ func joinPath(like, dir, base string) string {
 
 // Write implements io.Writer.
 func (a *AtomicFile) Write(p []byte) (int, error) {
-	n, err := a.w.Write(p)
-	a.h.Write(p[:n])
+	if a.flushed {
+		return 0, fmt.Errorf("write %s: file already closed", a.tmp)
+	}
+	if err := a.err(); err != nil {
+		return 0, fmt.Errorf("write %s: %w", a.tmp, err)
+	}
+	n := len(p)
 	a.n += int64(n)
-	return n, err
+	for len(p) > 0 {
+		if a.buf == nil {
+			select {
+			case a.buf = <-a.free:
+			default:
+				a.buf = make([]byte, 0, writeChunk)
+			}
+		}
+		k := min(len(p), writeChunk-len(a.buf))
+		a.buf = append(a.buf, p[:k]...)
+		p = p[k:]
+		if len(a.buf) == writeChunk {
+			a.queue <- a.buf
+			a.buf = nil
+		}
+	}
+	return n, nil
 }
 
 // Path is the final name.
@@ -83,12 +164,20 @@ func (a *AtomicFile) Path() string { return a.final }
 // Size is the number of bytes written so far.
 func (a *AtomicFile) Size() int64 { return a.n }
 
-// SHA256 is the hex digest of the bytes written so far.
-func (a *AtomicFile) SHA256() string { return hex.EncodeToString(a.h.Sum(nil)) }
+// SHA256 is the hex digest of the bytes written; it ends writing, so call
+// it after Commit.
+func (a *AtomicFile) SHA256() string {
+	a.flush()
+	return hex.EncodeToString(a.h.Sum(nil))
+}
 
 // Commit closes the temporary file and renames it to the final name,
 // replacing any file already there.
 func (a *AtomicFile) Commit() error {
+	if err := a.flush(); err != nil {
+		a.Abort()
+		return fmt.Errorf("write %s: %w", a.tmp, err)
+	}
 	if !a.closed {
 		a.closed = true
 		if err := a.w.Close(); err != nil {
@@ -106,6 +195,7 @@ func (a *AtomicFile) Commit() error {
 // Abort closes and removes the temporary file. Safe to call after Commit
 // failed; a no-op error-wise.
 func (a *AtomicFile) Abort() {
+	a.flush()
 	if !a.closed {
 		a.closed = true
 		a.w.Close()

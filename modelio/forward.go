@@ -106,7 +106,7 @@ func (spec forwardSpec) buildChunkGraph(inputs []*Node) []*Node {
 	cacheSeg.AssertDims(b, cfg.cacheLen())
 
 	qb := queryBlock(c, cfg.window(), spec.queryBlock)
-	mask := attentionMask(segs, cacheSeg, cfg.window(), qb) // [B, nb, Q, W−1+Q] bool
+	mask := attentionMask(segs, cacheSeg, cfg.window(), qb) // [B, nb, Q, T] bool
 
 	x := Gather(weights[0], InsertAxes(tokens, -1)) // [B, C, dim]
 	x = ConvertDType(x, dtypes.Float32)             // the residual stream stays f32
@@ -123,8 +123,8 @@ func (spec forwardSpec) buildChunkGraph(inputs []*Node) []*Node {
 	}
 	// x is the pre-norm hidden state: the residual stream before the final norm.
 	prominence := Sqrt(ReduceSum(Square(x), -1)) // [B, C]
-	logits := spec.matmulT(spec.rmsNorm(x, weights[1]), weights[2])
-	entropy := entropyNats(ConvertDType(logits, dtypes.Float32)) // [B, C]
+	logits := spec.matmulTF32(spec.rmsNorm(x, weights[1]), weights[2])
+	entropy := entropyNats(logits) // [B, C]
 	out := []*Node{entropy, prominence, Stack(newK, 0), Stack(newV, 0)}
 	if spec.wantHidden {
 		out = append(out, x)
@@ -134,8 +134,9 @@ func (spec forwardSpec) buildChunkGraph(inputs []*Node) []*Node {
 
 // Attention is block-local: the chunk's C queries are split into nb blocks
 // of Q queries, and block i attends to the W−1 keys before it (from the
-// cache for the first blocks) plus its own Q keys. Cost per query is W−1+Q
-// keys, independent of the chunk length. Q is the preferred block (default:
+// cache for the first blocks) plus its own Q keys. Cost per query is
+// W−1+Q keys (rounded up to a multiple of Q), independent of the chunk
+// length. Q is the preferred block (default:
 // the smallest power of two ≥ W−1) when it divides C, else C. A smaller Q
 // computes fewer masked scores but copies each key into more blocks.
 func queryBlock(c, window, preferred int) int {
@@ -153,8 +154,11 @@ func queryBlock(c, window, preferred int) int {
 }
 
 // blockKeys lays x [B, C, …] (chunk rows) out as overlapping key blocks
-// [B, nb, W−1+Q, …]: block i holds rows i·Q−(W−1) … i·Q+Q−1 of the stream,
-// the rows before the chunk coming from cache [B, W−1, …].
+// [B, nb, T, …], T = (p+1)·Q with p = ⌈(W−1)/Q⌉: block i holds rows
+// i·Q−p·Q … i·Q+Q−1 of the stream, the rows before the chunk coming from
+// cache [B, W−1, …] and, before those, pad = p·Q−(W−1) rows of zeros that
+// no query sees (see keyPad). T is a multiple of Q, so rows of scores stay
+// aligned (639 keys a row ran slower than 640 on the GPU).
 func blockKeys(cache, x *Node, q int) *Node {
 	dims := x.Shape().Dimensions
 	b, c := dims[0], dims[1]
@@ -163,11 +167,9 @@ func blockKeys(cache, x *Node, q int) *Node {
 	cl := cache.Shape().Dimensions[1]
 	all := Concatenate([]*Node{cache, x}, 1) // [B, W−1+C, …]: row r is stream row r−(W−1)
 	// Pad the front so that the rows before block 0 fill p whole blocks;
-	// block i's keys are then blocks i … i+p of the padded rows, minus the
-	// first pad rows.
+	// block i's keys are then blocks i … i+p of the padded rows.
 	p := (cl + q - 1) / q
-	pad := p*q - cl
-	if pad > 0 {
+	if pad := p*q - cl; pad > 0 {
 		all = Concatenate([]*Node{Zeros(x.Graph(), shapes.Make(x.DType(), append([]int{b, pad}, rest...)...)), all}, 1)
 	}
 	blocks := Reshape(all, append([]int{b, nb + p, q}, rest...)...)
@@ -175,22 +177,27 @@ func blockKeys(cache, x *Node, q int) *Node {
 	for s := range parts {
 		parts[s] = SliceAxis(blocks, 1, AxisRange(s, s+nb))
 	}
-	keys := Concatenate(parts, 2) // [B, nb, (p+1)·Q, …]
-	return SliceAxis(keys, 2, AxisRange(pad, (p+1)*q))
+	return Concatenate(parts, 2) // [B, nb, (p+1)·Q, …]
 }
 
-// attentionMask returns [B, nb, Q, W−1+Q]: query j of a block may see key m
-// of its key block iff both belong to the same document and j ≤ m ≤ j+W−1
-// (key m sits at relative position m−(W−1): causal, and at most W keys back
-// including itself).
+// keyPad is the number of zero rows that lead each key block of blockKeys.
+func keyPad(window, q int) int {
+	cl := window - 1
+	return (cl+q-1)/q*q - cl
+}
+
+// attentionMask returns [B, nb, Q, T] (T as in blockKeys): query j of a
+// block may see key m of its key block iff both belong to the same document
+// and j ≤ m−pad ≤ j+W−1 (key m sits at relative position m−pad−(W−1):
+// causal, and at most W keys back including itself; pad rows are never seen).
 func attentionMask(segs, cacheSeg *Node, window, q int) *Node {
 	g := segs.Graph()
 	b, c := segs.Shape().Dimensions[0], segs.Shape().Dimensions[1]
-	nb, t := c/q, window-1+q
-	querySeg := Reshape(segs, b, nb, q)
+	querySeg := Reshape(segs, b, c/q, q)
 	keySeg := blockKeys(cacheSeg, segs, q) // [B, nb, T]
+	nb, t := c/q, keySeg.Shape().Dimensions[2]
 	same := Equal(InsertAxes(querySeg, -1), InsertAxes(keySeg, 2))
-	qi := Iota(g, shapes.Make(dtypes.Int32, q, t), 0)
+	qi := AddScalar(Iota(g, shapes.Make(dtypes.Int32, q, t), 0), keyPad(window, q))
 	ki := Iota(g, shapes.Make(dtypes.Int32, q, t), 1)
 	inWindow := And(GreaterOrEqual(ki, qi), LessOrEqual(ki, AddScalar(qi, window-1)))
 	return And(same, BroadcastToDims(Reshape(inWindow, 1, 1, q, t), b, nb, q, t))
@@ -210,6 +217,17 @@ func (spec forwardSpec) matmulT(x, w *Node) *Node {
 	x = ConvertDType(x, spec.dtype)
 	rank := x.Rank()
 	return DotGeneral(x, []int{rank - 1}, nil, w, []int{1}, nil)
+}
+
+// matmulTF32 is matmulT with an unrounded f32 result: the operands are
+// rounded to the compute dtype, then widened (exactly) to f32, so the
+// product is the compute-dtype product with f32 accumulation and an f32
+// result. Used for the logits, whose bf16 rounding cost 0.004 nats of p99
+// |Δentropy| and no measurable time (vocab 260; bench/RESULTS.md).
+func (spec forwardSpec) matmulTF32(x, w *Node) *Node {
+	x = ConvertDType(ConvertDType(x, spec.dtype), dtypes.Float32)
+	w = ConvertDType(ConvertDType(w, spec.dtype), dtypes.Float32)
+	return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
 }
 
 // rope rotates interleaved pairs (x[2i], x[2i+1]) of each head by the

@@ -183,7 +183,7 @@ func Build(s beam.Scope, o Options) (beam.PCollection, error) {
 		SegmentStartsPatch: o.SegmentStartsPatch,
 	})
 	scored = embed.Embed(s, scored)
-	stats := waterfill.PrepWeighted(s, reject.DropRejects(s, scored), wf.Weighting(), donePartials)
+	stats := waterfill.PrepWeighted(s, reject.DropRejects(s, scored), wf.Weighting(), schemas.PatchesParts(o.Embeddings), donePartials)
 	wc := write.Config{Output: o.Output, Keep: o.Keep, Embeddings: o.Embeddings, BLTArrow: o.BLTArrow, Run: run,
 		MaxRowBytes: 8 * o.Limits.MaxRowBytes, MaxRejects: o.MaxRejects, Resume: rc}
 	shards := beam.Flatten(s, write.Shards(s, scored, wc), doneShards)

@@ -17,12 +17,16 @@
 package schemas
 
 import (
+	"path"
+	"strconv"
+	"strings"
+
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
 // Version is the output schema version written to _MANIFEST.json and to the
 // meta table of every sidecar. Bump it on any incompatible change.
-const Version = "bltpipe.v3"
+const Version = "bltpipe.v4"
 
 // Output directory layout, relative to --output. Shard files are named
 // part-<NNNNN>-<hash8> where NNNNN is the split's ordinal in the sorted
@@ -194,4 +198,52 @@ func TokenToByte(t, n int) int {
 func PatchBytes(start, tokens, n int) (offset, length int) {
 	offset = TokenToByte(start, n)
 	return offset, TokenToByte(start+tokens, n) - offset
+}
+
+// PatchesParts is the number of patches/ files a split is written to. With
+// embeddings a patch row carries dim float32s (3 KB at the real size), and
+// one goroutine encoding one file kept ~70 k patches/s while a GPU scores
+// several times that; a split's documents arrive one after another, so its
+// patches are spread over several files encoded in parallel (the split's
+// k-th document goes to file k mod PatchesParts). Without embeddings one
+// file keeps up. The count is fixed, not per machine, so the output does
+// not depend on where it was written.
+func PatchesParts(embeddings bool) int {
+	if embeddings {
+		return 4
+	}
+	return 1
+}
+
+// PatchesPartName is the path, relative to the output, of a split's
+// patches/ file k: part 0 is named like the split's other shards, part
+// k > 0 adds ".k" before the extension.
+func PatchesPartName(split string, k int) string {
+	if k == 0 {
+		return PatchesDir + "/" + split + ParquetExt
+	}
+	return PatchesDir + "/" + split + "." + strconv.Itoa(k) + ParquetExt
+}
+
+// PatchesPartOf returns the split and part of a patches/ file named by
+// PatchesPartName (a path or a base name).
+func PatchesPartOf(name string) (split string, k int) {
+	base := strings.TrimSuffix(path.Base(name), ParquetExt)
+	if i := strings.LastIndexByte(base, '.'); i >= 0 {
+		if n, err := strconv.Atoi(base[i+1:]); err == nil && n > 0 {
+			return base[:i], n
+		}
+	}
+	return base, 0
+}
+
+// ComparePatchesFiles orders patches/ files by split, then part: the order
+// in which the pipeline folds their patches into the statistics.
+func ComparePatchesFiles(a, b string) int {
+	sa, ka := PatchesPartOf(a)
+	sb, kb := PatchesPartOf(b)
+	if c := strings.Compare(sa, sb); c != 0 {
+		return c
+	}
+	return ka - kb
 }

@@ -19,6 +19,7 @@
 package waterfill
 
 import (
+	"iter"
 	"reflect"
 	"sort"
 
@@ -77,16 +78,16 @@ type Stats struct {
 // The allocation histogram is over ln p (rank, osmotic, thrml); use
 // PrepWeighted for --waterfill entropy.
 func Prep(s beam.Scope, scored beam.PCollection) beam.PCollection {
-	return PrepWeighted(s, scored, alloc.Weighting{})
+	return PrepWeighted(s, scored, alloc.Weighting{}, 1)
 }
 
 // PrepWeighted is Prep with the allocation weight's histogram over w's
 // log-weight. Partials of splits not in scored (PCollection<Partial>, e.g.
 // of splits an earlier run finished) may be given in more; they are
 // merged in split order with the others.
-func PrepWeighted(s beam.Scope, scored beam.PCollection, w alloc.Weighting, more ...beam.PCollection) beam.PCollection {
+func PrepWeighted(s beam.Scope, scored beam.PCollection, w alloc.Weighting, parts int, more ...beam.PCollection) beam.PCollection {
 	s = s.Scope("WaterfillPrep")
-	partials := beam.ParDo(s, &partialFn{Weighting: w}, scored)
+	partials := beam.ParDo(s, &partialFn{Weighting: w, Parts: parts}, scored)
 	if len(more) > 0 {
 		partials = beam.Flatten(s, append([]beam.PCollection{partials}, more...)...)
 	}
@@ -97,6 +98,7 @@ func PrepWeighted(s beam.Scope, scored beam.PCollection, w alloc.Weighting, more
 // documents arrive contiguously and in order inside one bundle).
 type partialFn struct {
 	Weighting alloc.Weighting
+	Parts     int // patches/ files a split is written to (schemas.PatchesParts)
 
 	cur *SplitAcc
 }
@@ -106,7 +108,7 @@ func (fn *partialFn) ProcessElement(sc record.Scored, emit func(Partial)) {
 		fn.flush(emit)
 	}
 	if fn.cur == nil {
-		fn.cur = NewSplitAcc(sc.Doc.Split, fn.Weighting)
+		fn.cur = NewSplitAcc(sc.Doc.Split, fn.Weighting, fn.Parts)
 	}
 	fn.cur.Add(sc)
 }
@@ -125,29 +127,58 @@ func (fn *partialFn) flush(emit func(Partial)) {
 // SplitAcc reduces one split's scored documents, added in order, to the
 // split's Partial: what the stage computes for it. (The writer computes
 // the same for the split's completion record, see transforms/resume.)
+//
+// The allocation summary is folded per patches/ file, as `bltpipe
+// waterfill` folds it from the files: the split's k-th document into
+// accumulator k mod parts, merged in part order (see
+// sphere.ScanStats), so that both give the same bits.
 type SplitAcc struct {
-	p   Partial
-	acc *alloc.Acc
+	p    Partial
+	accs []*alloc.Acc
+	docs int
 }
 
-// NewSplitAcc starts the partial of a split for a weighting.
-func NewSplitAcc(split string, w alloc.Weighting) *SplitAcc {
-	return &SplitAcc{p: Partial{Split: split}, acc: alloc.NewAcc(w)}
+// NewSplitAcc starts the partial of a split for a weighting, the split's
+// patches being written to parts files (schemas.PatchesParts; ≤ 0 means 1).
+func NewSplitAcc(split string, w alloc.Weighting, parts int) *SplitAcc {
+	a := &SplitAcc{p: Partial{Split: split}}
+	for range max(parts, 1) {
+		a.accs = append(a.accs, alloc.NewAcc(w))
+	}
+	return a
 }
 
 // Add folds in the split's next document (not a reject).
 func (a *SplitAcc) Add(sc record.Scored) {
 	AddDocument(&a.p, sc)
+	acc := a.accs[a.docs%len(a.accs)]
+	a.docs++
 	for _, pt := range sc.Patches {
-		a.acc.Add(alloc.Patch{Prominence: pt.MeanProminence, MaxProminence: pt.MaxProminence, MeanEntropy: pt.MeanEntropy})
+		acc.Add(alloc.Patch{Prominence: pt.MeanProminence, MaxProminence: pt.MaxProminence, MeanEntropy: pt.MeanEntropy})
 	}
 }
 
 // Partial returns the split's partial so far.
 func (a *SplitAcc) Partial() Partial {
 	p := a.p
-	p.Alloc = a.acc.Summary()
+	p.Alloc = MergeParts(a.accs[0].Summary().Weighting, func(yield func(alloc.Summary) bool) {
+		for _, acc := range a.accs {
+			if !yield(acc.Summary()) {
+				return
+			}
+		}
+	})
 	return p
+}
+
+// MergeParts merges the summaries of one split's patches/ files in part
+// order: the split's allocation summary.
+func MergeParts(w alloc.Weighting, parts iter.Seq[alloc.Summary]) alloc.Summary {
+	total := alloc.Summary{Weighting: w}
+	for s := range parts {
+		total.Merge(s)
+	}
+	return total
 }
 
 // AddDocument folds one scored document into a partial.

@@ -141,7 +141,8 @@ func Finalize(s beam.Scope, shards, stats, tallies, splits beam.PCollection, c C
 		beam.SideInput{Input: tallies}, beam.SideInput{Input: splits})
 }
 
-// ShardName returns the relative path of a split's file in a table.
+// ShardName returns the relative path of a split's file in a table (for
+// patches/, its first file; see schemas.PatchesPartName).
 func ShardName(table, split string, ordinal int64, bltName string) string {
 	switch table {
 	case schemas.DocumentsDir, schemas.PatchesDir:
@@ -166,7 +167,7 @@ type splitFiles struct {
 	split   string
 	ordinal int64
 	docs    *parquetTable
-	patches *parquetTable
+	patches []*parquetTable // the split's patches/ files (schemas.PatchesParts)
 	blt     *bltTable
 	graph   *sidecar
 	rejects *reject.Table       // opened at the split's first reject
@@ -174,18 +175,20 @@ type splitFiles struct {
 	source  string
 	open    bool // data tables opened (at the split's first document)
 	lanes   []*lane
+	sent    int // data documents handed to the lanes (picks the patches file)
 }
 
 // lane appends documents to some of a split's tables in a goroutine of its
 // own: a split arrives as one ordered run of documents, so its tables are
 // encoded in parallel with each other rather than one after the other.
 type lane struct {
-	in   chan record.Scored
-	done chan error
+	in      chan record.Scored
+	done    chan error
+	patches int // the patches/ file it fills, or -1: it takes every document
 }
 
-func startLane(add func(record.Scored) error) *lane {
-	l := &lane{in: make(chan record.Scored, 64), done: make(chan error, 1)}
+func startLane(patches int, add func(record.Scored) error) *lane {
+	l := &lane{in: make(chan record.Scored, 64), done: make(chan error, 1), patches: patches}
 	go func() {
 		var err error
 		for sc := range l.in {
@@ -335,7 +338,7 @@ func (fn *writeFn) add(ctx context.Context, f *splitFiles, sc record.Scored, r *
 		// What waterfill.PrepWeighted reduces: every document that reached
 		// the writer, before the row check below.
 		if f.stats == nil {
-			f.stats = waterfill.NewSplitAcc(f.split, fn.Config.Resume.Weighting)
+			f.stats = waterfill.NewSplitAcc(f.split, fn.Config.Resume.Weighting, schemas.PatchesParts(fn.Config.Embeddings))
 		}
 		f.stats.Add(sc)
 	}
@@ -368,17 +371,20 @@ func (fn *writeFn) add(ctx context.Context, f *splitFiles, sc record.Scored, r *
 		r.bltSkipped++
 	}
 	for _, l := range f.lanes {
-		l.in <- sc
+		if l.patches < 0 || l.patches == f.sent%len(f.patches) {
+			l.in <- sc
+		}
 	}
+	f.sent++
 	return nil
 }
 
 // startLanes starts the goroutines that fill f's open data tables:
-// documents (and the BLT Arrow file), patches, and the sidecar.
+// documents (and the BLT Arrow file), each patches file, and the sidecar.
 func (fn *writeFn) startLanes(f *splitFiles) {
 	embeddings := fn.Config.Embeddings
 	f.lanes = []*lane{
-		startLane(func(sc record.Scored) error {
+		startLane(-1, func(sc record.Scored) error {
 			if err := appendDocument(f.docs, sc); err != nil {
 				return err
 			}
@@ -387,13 +393,15 @@ func (fn *writeFn) startLanes(f *splitFiles) {
 			}
 			return nil
 		}),
-		startLane(func(sc record.Scored) error { return appendPatches(f.patches, sc, embeddings) }),
-		startLane(func(sc record.Scored) error {
+		startLane(-1, func(sc record.Scored) error {
 			if err := f.graph.add(sc); err != nil {
 				return fmt.Errorf("sidecar for %s: %w", f.split, err)
 			}
 			return nil
 		}),
+	}
+	for k, t := range f.patches {
+		f.lanes = append(f.lanes, startLane(k, func(sc record.Scored) error { return appendPatches(t, sc, embeddings) }))
 	}
 }
 
@@ -427,8 +435,12 @@ func (fn *writeFn) openData(ctx context.Context, f *splitFiles) (err error) {
 	if f.docs, err = newParquetTable(ctx, schemas.DocumentsDir, out(schemas.DocumentsDir), schemas.Documents(c.Keep), docRowsPerGroup); err != nil {
 		return err
 	}
-	if f.patches, err = newParquetTable(ctx, schemas.PatchesDir, out(schemas.PatchesDir), schemas.Patches(c.Embeddings), patchRowsPerGroup); err != nil {
-		return err
+	for k := range schemas.PatchesParts(c.Embeddings) {
+		t, err := newParquetTable(ctx, schemas.PatchesDir, fsio.Join(c.Output, schemas.PatchesPartName(split, k)), schemas.Patches(c.Embeddings), patchRowsPerGroup)
+		if err != nil {
+			return err
+		}
+		f.patches = append(f.patches, t)
 	}
 	if c.BLTArrow != "" {
 		if f.blt, err = newBLTTable(ctx, out(schemas.BLTArrowDir)); err != nil {
@@ -457,8 +469,8 @@ func (f *splitFiles) abort() {
 	if f.docs != nil {
 		f.docs.abort()
 	}
-	if f.patches != nil {
-		f.patches.abort()
+	for _, t := range f.patches {
+		t.abort()
 	}
 	if f.blt != nil {
 		f.blt.abort()
@@ -497,7 +509,11 @@ func (fn *writeFn) closeSplit(ctx context.Context, f *splitFiles, r *splitResult
 		f.abort()
 		return err
 	}
-	for _, t := range []*parquetTable{f.docs, f.patches} {
+	for k, t := range append([]*parquetTable{f.docs}, f.patches...) {
+		if k > 1 && t.rows == 0 {
+			t.abort() // a split of fewer documents than PatchesParts: no empty extra files
+			continue
+		}
 		if err := t.close(); err != nil {
 			f.abort()
 			return err

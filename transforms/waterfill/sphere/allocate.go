@@ -20,11 +20,13 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"sync"
 
 	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/fsio"
 	"github.com/bltpipe/bltpipe/transforms/record"
+	"github.com/bltpipe/bltpipe/transforms/waterfill"
 	"github.com/bltpipe/bltpipe/transforms/waterfill/alloc"
 )
 
@@ -42,10 +44,13 @@ func SphereName(patchesRel string) string {
 }
 
 // ScanStats computes the allocation summary of patches shards: one
-// summary per file (rows in file order), merged in the order of files, as
-// the pipeline merges its splits. Histograms merge exactly, so only the
-// per-file moments wait for their turn. workers ≥ 1 files are read at once.
+// summary per file (rows in file order); a split's files merged in part
+// order, then the splits in order, as the pipeline merges them (see
+// waterfill.SplitAcc). Histograms merge exactly, so only the per-file
+// moments wait for their turn. workers ≥ 1 files are read at once.
 func ScanStats(ctx context.Context, files []string, w alloc.Weighting, workers int) (alloc.Summary, error) {
+	files = slices.Clone(files)
+	slices.SortFunc(files, schemas.ComparePatchesFiles)
 	parts := make([]alloc.Summary, len(files))
 	var mu sync.Mutex
 	var hist alloc.Hist
@@ -72,8 +77,11 @@ func ScanStats(ctx context.Context, files []string, w alloc.Weighting, workers i
 		return alloc.Summary{}, err
 	}
 	total := alloc.Summary{Weighting: w}
-	for _, p := range parts {
-		total.MergeMoments(p)
+	for i, j := 0, 1; i < len(files); j++ {
+		if j == len(files) || splitOf(files[j]) != splitOf(files[i]) {
+			total.MergeMoments(waterfill.MergeParts(w, slices.Values(parts[i:j])))
+			i = j
+		}
 	}
 	total.Hist = hist
 	return total, nil
@@ -160,8 +168,8 @@ func writeShard(ctx context.Context, pl *alloc.Plan, in, out, rel string, shellO
 
 // splitOf is the split ID a shard is named after.
 func splitOf(rel string) string {
-	base := path.Base(rel)
-	return base[:len(base)-len(path.Ext(base))]
+	split, _ := schemas.PatchesPartOf(rel)
+	return split
 }
 
 // AllocateAll writes the sphere shards of every patches shard under dir

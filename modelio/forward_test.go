@@ -339,3 +339,20 @@ func TestFewShapesFillRows(t *testing.T) {
 		t.Errorf("%d tokens in %d slots (%.0f%% real), want 6400 in ≥ 75%%", tok, slots, 100*float64(tok)/float64(slots))
 	}
 }
+
+// TestScorerBusy: Busy counts the time a replica spent in Score calls.
+func TestScorerBusy(t *testing.T) {
+	s, err := NewScorer(testWeights(smallConfig(), 3), ScorerOptions{ChunkLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Busy() != 0 {
+		t.Fatalf("Busy before any call = %v", s.Busy())
+	}
+	if _, err := s.Score([][]int32{randomTokens(rand.New(rand.NewPCG(1, 2)), 50)}, false); err != nil {
+		t.Fatal(err)
+	}
+	if s.Busy() <= 0 {
+		t.Errorf("Busy after a call = %v", s.Busy())
+	}
+}

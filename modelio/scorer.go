@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -75,6 +76,7 @@ type Scorer struct {
 	compiled map[[3]int]bool
 
 	tokens, slots atomic.Int64 // real tokens scored, and rows × chunk computed
+	busy          atomic.Int64 // nanoseconds replicas were held by Score calls
 }
 
 // replica is the model's state on one device. A tensor lives on one device,
@@ -237,6 +239,12 @@ const chunksPerStream = 8
 // included); tokens/slots is the useful fraction of the device's work.
 func (s *Scorer) Utilization() (tokens, slots int64) { return s.tokens.Load(), s.slots.Load() }
 
+// Busy is the time replicas spent in Score calls (packing, forward passes,
+// copying results out), summed over replicas: how busy the model kept its
+// devices. A pipeline whose Busy grows slower than wall time × Devices is
+// not feeding them.
+func (s *Scorer) Busy() time.Duration { return time.Duration(s.busy.Load()) }
+
 // Config returns the model's configuration.
 func (s *Scorer) Config() Config { return s.cfg }
 
@@ -297,7 +305,11 @@ func (s *Scorer) Score(docs [][]int32, wantHidden bool) ([]DocScore, error) {
 		return out, nil
 	}
 	r := <-s.free
-	defer func() { s.free <- r }()
+	start := time.Now()
+	defer func() {
+		s.busy.Add(int64(time.Since(start)))
+		s.free <- r
+	}()
 	streams := s.packStreams(docs)
 	if err := s.run(r, docs, streams, out, wantHidden); err != nil {
 		return nil, err

@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -99,6 +101,9 @@ type runFlags struct {
 	runner     runners.Config
 	progress   time.Duration
 	cpuProfile string
+	// blockProfile is where goroutines waited (channels, locks, I/O): what
+	// keeps a stage from being fed.
+	blockProfile string
 }
 
 func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
@@ -147,6 +152,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	overwrite := fs.Bool("overwrite", false, "redo every input split, reusing nothing an earlier run finished (same as --resume=false)")
 	fs.DurationVar(&rf.progress, "progress", 10*time.Second, "progress line `interval` on prism (0 disables)")
 	fs.StringVar(&rf.cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to `FILE` (go tool pprof reads it; on prism it covers the workers)")
+	fs.StringVar(&rf.blockProfile, "blockprofile", "", "write a Go blocking profile to `FILE`: where goroutines waited on channels and locks (go tool pprof reads it)")
 	lim := addLimitFlags(fs)
 	mod := addModalityFlags(fs)
 	wf := addWaterfillFlags(fs)
@@ -272,36 +278,18 @@ func runRun(args []string, stdout io.Writer) error {
 }
 
 func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) error {
-	if rf.cpuProfile != "" {
-		f, err := os.Create(rf.cpuProfile)
-		if err != nil {
-			return usageErrorf("--cpuprofile: %v", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-		// An interrupted run still leaves a readable profile.
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(sig)
-		go func() {
-			if s, ok := <-sig; ok {
-				pprof.StopCPUProfile()
-				f.Close()
-				fmt.Fprintf(stderr, "bltpipe: %v: CPU profile written to %s\n", s, rf.cpuProfile)
-				os.Exit(exitFailure)
-			}
-		}()
+	stop, err := startProfiles(rf.cpuProfile, rf.blockProfile, stderr)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	rc := rf.runner
 	rc.Log = stderr
 	rc.ProgressEvery = rf.progress
 	if rf.progress == 0 {
 		rc.ProgressEvery = -1
 	}
-	rc, err := runners.Prepare(rc)
+	rc, err = runners.Prepare(rc)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -354,6 +342,75 @@ func executeRun(ctx context.Context, rf runFlags, stdout, stderr io.Writer) erro
 // writeTiming records the run's wall time and throughput in _TIMING.json,
 // from the runner's counters, or the in-process ones when the runner
 // reported none.
+// startProfiles starts the CPU profile (cpu) and the blocking profile
+// (block) asked for ("" for none). stop writes them; an interrupted run
+// (SIGINT, SIGTERM) writes them too, then exits.
+func startProfiles(cpu, block string, stderr io.Writer) (stop func(), err error) {
+	var files []*os.File
+	create := func(flag, path string) (*os.File, error) {
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, usageErrorf("--%s: %v", flag, err)
+		}
+		files = append(files, f)
+		return f, nil
+	}
+	var cpuFile, blockFile *os.File
+	if cpu != "" {
+		if cpuFile, err = create("cpuprofile", cpu); err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(cpuFile); err != nil {
+			cpuFile.Close()
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+	}
+	if block != "" {
+		if blockFile, err = create("blockprofile", block); err != nil {
+			pprof.StopCPUProfile()
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, err
+		}
+		// One sample per 10 µs spent blocked: cheap, and every wait that
+		// matters to throughput is far longer.
+		runtime.SetBlockProfileRate(10_000)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			if cpuFile != nil {
+				pprof.StopCPUProfile()
+			}
+			if blockFile != nil {
+				if err := pprof.Lookup("block").WriteTo(blockFile, 0); err != nil {
+					fmt.Fprintf(stderr, "bltpipe: --blockprofile: %v\n", err)
+				}
+				runtime.SetBlockProfileRate(0)
+			}
+			for _, f := range files {
+				f.Close()
+			}
+		})
+	}
+	if len(files) > 0 {
+		// An interrupted run still leaves readable profiles.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			if s, ok := <-sig; ok {
+				stop()
+				fmt.Fprintf(stderr, "bltpipe: %v: profiles written\n", s)
+				os.Exit(exitFailure)
+			}
+		}()
+		inner := stop
+		stop = func() { signal.Stop(sig); inner() }
+	}
+	return stop, nil
+}
+
 func writeTiming(ctx context.Context, output, runner string, start time.Time, counters map[string]int64) error {
 	end := time.Now()
 	t := write.Timing{

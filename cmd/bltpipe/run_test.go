@@ -81,20 +81,23 @@ func TestRunPrismAndUniversalAgree(t *testing.T) {
 
 	outPrism := t.TempDir()
 	prof := filepath.Join(t.TempDir(), "cpu.pprof")
-	code, stdout, stderr := runCLI(t, append(common, "--output", outPrism, "--cpuprofile", prof)...)
+	block := filepath.Join(t.TempDir(), "block.pprof")
+	code, stdout, stderr := runCLI(t, append(common, "--output", outPrism, "--cpuprofile", prof, "--blockprofile", block)...)
 	if code != 0 {
 		t.Fatalf("prism run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	// --cpuprofile leaves a profile (gzipped protobuf) beside the output.
-	if f, err := os.Open(prof); err != nil {
-		t.Errorf("--cpuprofile: %v", err)
-	} else {
-		zr, err := gzip.NewReader(f)
-		n, _ := io.Copy(io.Discard, zr)
-		if err != nil || n == 0 {
-			t.Errorf("--cpuprofile wrote no gzipped profile (%d bytes, %v)", n, err)
+	// --cpuprofile and --blockprofile leave profiles (gzipped protobuf).
+	for flag, path := range map[string]string{"--cpuprofile": prof, "--blockprofile": block} {
+		if f, err := os.Open(path); err != nil {
+			t.Errorf("%s: %v", flag, err)
+		} else {
+			zr, err := gzip.NewReader(f)
+			n, _ := io.Copy(io.Discard, zr)
+			if err != nil || n == 0 {
+				t.Errorf("%s wrote no gzipped profile (%d bytes, %v)", flag, n, err)
+			}
+			f.Close()
 		}
-		f.Close()
 	}
 	for _, want := range []string{"documents", "patches", "tokens", "_MANIFEST.json"} {
 		if !strings.Contains(stdout, want) {

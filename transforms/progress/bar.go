@@ -21,16 +21,38 @@ var (
 // Snapshot is the counters at one moment.
 type Snapshot struct {
 	Documents, Bytes, Rejected, Scored, Tokens, Patches, Shards int64
+	// ModelBusy is the model's time on its ModelDevices devices (see SetModel).
+	ModelBusy    time.Duration
+	ModelDevices int
+}
+
+// model is what SetModel registered.
+var model atomic.Pointer[modelStat]
+
+type modelStat struct {
+	busy    func() time.Duration
+	devices int
+}
+
+// SetModel registers the process's model: busy reports the time its
+// devices have spent scoring, summed over the devices.
+func SetModel(busy func() time.Duration, devices int) {
+	model.Store(&modelStat{busy, devices})
 }
 
 // Take reads the counters.
 func Take() Snapshot {
-	return Snapshot{Documents.Load(), Bytes.Load(), Rejected.Load(), Scored.Load(), Tokens.Load(), Patches.Load(), Shards.Load()}
+	s := Snapshot{Documents: Documents.Load(), Bytes: Bytes.Load(), Rejected: Rejected.Load(), Scored: Scored.Load(),
+		Tokens: Tokens.Load(), Patches: Patches.Load(), Shards: Shards.Load()}
+	if m := model.Load(); m != nil {
+		s.ModelBusy, s.ModelDevices = m.busy(), m.devices
+	}
+	return s
 }
 
 func (s Snapshot) sub(b Snapshot) Snapshot {
 	return Snapshot{s.Documents - b.Documents, s.Bytes - b.Bytes, s.Rejected - b.Rejected, s.Scored - b.Scored,
-		s.Tokens - b.Tokens, s.Patches - b.Patches, s.Shards - b.Shards}
+		s.Tokens - b.Tokens, s.Patches - b.Patches, s.Shards - b.Shards, s.ModelBusy - b.ModelBusy, s.ModelDevices}
 }
 
 // Status formats the progress since base (the counters are process-wide,
@@ -61,5 +83,9 @@ func Status(base, cur Snapshot, elapsed time.Duration, barWidth int) string {
 	fmt.Fprintf(&b, "%s/s, %.0f tokens/s · read %d docs (%s), scored %d, %d patches, %d rejected, %d files",
 		HumanBytes(int64(float64(d.Bytes)/secs)), float64(d.Tokens)/secs,
 		d.Documents, HumanBytes(d.Bytes), d.Scored, d.Patches, d.Rejected, d.Shards)
+	if d.ModelDevices > 0 && d.ModelBusy > 0 {
+		// Less than ~100% once the model is loaded: the devices wait for input.
+		fmt.Fprintf(&b, " · model busy %.0f%%", 100*d.ModelBusy.Seconds()/(secs*float64(d.ModelDevices)))
+	}
 	return b.String()
 }

@@ -32,7 +32,12 @@ func TestStatus(t *testing.T) {
 		t.Errorf("compressed: %q", got)
 	}
 	PlannedBytes.Store(0)
-	if got := Status(base, cur, time.Second, 20); strings.Contains(got, "input") || !strings.HasPrefix(got, "2.4 KiB/s") {
+	if got := Status(base, cur, time.Second, 20); strings.Contains(got, "input") || !strings.HasPrefix(got, "2.4 KiB/s") || strings.Contains(got, "busy") {
 		t.Errorf("unplanned: %q", got)
+	}
+	// Two devices busy 5 s and 10 s of the run's 10 s: 75% of their time.
+	base.ModelBusy, cur.ModelBusy, cur.ModelDevices = 2*time.Second, 17*time.Second, 2
+	if got := Status(base, cur, 10*time.Second, 0); !strings.HasSuffix(got, " · model busy 75%") {
+		t.Errorf("model busy: %q", got)
 	}
 }

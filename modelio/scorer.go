@@ -29,7 +29,11 @@ type ScorerOptions struct {
 	// Default 4096.
 	BatchTokens int
 	// ChunkLen is the longest chunk (tokens per stream per call), rounded
-	// down to a chunk bucket. Default 512.
+	// down to a chunk bucket. Default 512 on the CPU backend and 2048 with
+	// FewShapes: a stream then holds 8 × 2048 tokens per batch, several
+	// web documents, so streams end together. With 512 a stream held about
+	// one document, most rows ran as padding behind the longest, and the
+	// pipeline scored 315 k tokens/s on an H100 where the model ran 700 k.
 	ChunkLen int
 	// FewShapes compiles at most four stream counts and one chunk length
 	// (ChunkLen), padding the rest: on accelerators, where one compile of the
@@ -105,6 +109,9 @@ const ropeCacheEnd = 1 << 16
 // acceleratorQueryBlock is the default attention query block with FewShapes.
 const acceleratorQueryBlock = 128
 
+// acceleratorChunkLen is the default ChunkLen with FewShapes.
+const acceleratorChunkLen = 2048
+
 // chunkBuckets are the chunk lengths a Scorer compiles for (capped by ChunkLen).
 var chunkBuckets = []int{32, 128, 512, 2048, 8192}
 
@@ -133,13 +140,16 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 		return nil, fmt.Errorf("unknown dtype %q (want f32 or bf16)", o.DType)
 	}
 	batch := cmp.Or(o.BatchTokens, 4096)
+	few := o.FewShapes || !IsCPUBackend(be)
 	chunkLen := cmp.Or(o.ChunkLen, 512)
+	if few {
+		chunkLen = cmp.Or(o.ChunkLen, acceleratorChunkLen)
+	}
 	for _, c := range chunkBuckets {
 		if c <= chunkLen || len(s.chunks) == 0 {
 			s.chunks = append(s.chunks, c)
 		}
 	}
-	few := o.FewShapes || !IsCPUBackend(be)
 	if few {
 		s.chunks = s.chunks[len(s.chunks)-1:]
 	}

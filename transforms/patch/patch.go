@@ -206,7 +206,7 @@ func (fn *patchFn) Setup() error {
 	fn.scorer = sc
 	if err == nil {
 		fn.flushAt = batchFor(sc, fn.Config)
-		progress.SetModel(sc.Busy, sc.Devices())
+		progress.SetModel(sc)
 	}
 	return err
 }

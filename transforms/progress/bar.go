@@ -21,38 +21,41 @@ var (
 // Snapshot is the counters at one moment.
 type Snapshot struct {
 	Documents, Bytes, Rejected, Scored, Tokens, Patches, Shards int64
-	// ModelBusy is the model's time on its ModelDevices devices (see SetModel).
-	ModelBusy    time.Duration
-	ModelDevices int
+	// The model's counters (see SetModel): time on its ModelDevices
+	// devices, and the real tokens and the slots (rows × chunk) it computed.
+	ModelBusy               time.Duration
+	ModelDevices            int
+	ModelTokens, ModelSlots int64
 }
 
-// model is what SetModel registered.
-var model atomic.Pointer[modelStat]
-
-type modelStat struct {
-	busy    func() time.Duration
-	devices int
+// Model is what the progress line reads from the process's model
+// (*modelio.Scorer).
+type Model interface {
+	Busy() time.Duration // summed over devices
+	Devices() int
+	Utilization() (tokens, slots int64)
 }
 
-// SetModel registers the process's model: busy reports the time its
-// devices have spent scoring, summed over the devices.
-func SetModel(busy func() time.Duration, devices int) {
-	model.Store(&modelStat{busy, devices})
-}
+var model atomic.Pointer[Model]
+
+// SetModel registers the process's model.
+func SetModel(m Model) { model.Store(&m) }
 
 // Take reads the counters.
 func Take() Snapshot {
 	s := Snapshot{Documents: Documents.Load(), Bytes: Bytes.Load(), Rejected: Rejected.Load(), Scored: Scored.Load(),
 		Tokens: Tokens.Load(), Patches: Patches.Load(), Shards: Shards.Load()}
 	if m := model.Load(); m != nil {
-		s.ModelBusy, s.ModelDevices = m.busy(), m.devices
+		s.ModelBusy, s.ModelDevices = (*m).Busy(), (*m).Devices()
+		s.ModelTokens, s.ModelSlots = (*m).Utilization()
 	}
 	return s
 }
 
 func (s Snapshot) sub(b Snapshot) Snapshot {
 	return Snapshot{s.Documents - b.Documents, s.Bytes - b.Bytes, s.Rejected - b.Rejected, s.Scored - b.Scored,
-		s.Tokens - b.Tokens, s.Patches - b.Patches, s.Shards - b.Shards, s.ModelBusy - b.ModelBusy, s.ModelDevices}
+		s.Tokens - b.Tokens, s.Patches - b.Patches, s.Shards - b.Shards,
+		s.ModelBusy - b.ModelBusy, s.ModelDevices, s.ModelTokens - b.ModelTokens, s.ModelSlots - b.ModelSlots}
 }
 
 // Status formats the progress since base (the counters are process-wide,
@@ -84,8 +87,12 @@ func Status(base, cur Snapshot, elapsed time.Duration, barWidth int) string {
 		HumanBytes(int64(float64(d.Bytes)/secs)), float64(d.Tokens)/secs,
 		d.Documents, HumanBytes(d.Bytes), d.Scored, d.Patches, d.Rejected, d.Shards)
 	if d.ModelDevices > 0 && d.ModelBusy > 0 {
-		// Less than ~100% once the model is loaded: the devices wait for input.
+		// Busy well under 100% once the model is loaded: the devices wait
+		// for input. Slots not real: rows the device computed as padding.
 		fmt.Fprintf(&b, " · model busy %.0f%%", 100*d.ModelBusy.Seconds()/(secs*float64(d.ModelDevices)))
+		if d.ModelSlots > 0 {
+			fmt.Fprintf(&b, ", %.0f%% of slots real", 100*float64(d.ModelTokens)/float64(d.ModelSlots))
+		}
 	}
 	return b.String()
 }

@@ -37,7 +37,8 @@ func TestStatus(t *testing.T) {
 	}
 	// Two devices busy 5 s and 10 s of the run's 10 s: 75% of their time.
 	base.ModelBusy, cur.ModelBusy, cur.ModelDevices = 2*time.Second, 17*time.Second, 2
-	if got := Status(base, cur, 10*time.Second, 0); !strings.HasSuffix(got, " · model busy 75%") {
+	base.ModelTokens, base.ModelSlots, cur.ModelTokens, cur.ModelSlots = 10, 20, 70, 100
+	if got := Status(base, cur, 10*time.Second, 0); !strings.HasSuffix(got, " · model busy 75%, 75% of slots real") {
 		t.Errorf("model busy: %q", got)
 	}
 }

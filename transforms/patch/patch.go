@@ -8,7 +8,7 @@
 // backend, loaded on first use: Beam Go never calls Teardown, so a DoFn
 // instance must not own the model) and document batching (up to
 // BatchTokens tokens per model call, flushed in FinishBundle). Batches run
-// in the background, at most maxInFlight per DoFn instance, so reading,
+// in the background, at most one per device plus one per DoFn instance, so reading,
 // tokenizing and writing overlap the model; results are emitted in input
 // order.
 package patch
@@ -188,9 +188,10 @@ type patchFn struct {
 	inFlight []chan batchResult // oldest first
 }
 
-// maxInFlight batches per DoFn instance are scored or queued for a device
-// while the next one is gathered.
-const maxInFlight = 2
+// maxInFlight is how many batches a DoFn instance has scored or queued
+// for the devices while it gathers the next one: one a device, plus one
+// waiting, so that no device idles while a batch is gathered.
+func (fn *patchFn) maxInFlight() int { return fn.scorer.Devices() + 1 }
 
 type batchResult struct {
 	out    []record.Scored
@@ -266,12 +267,12 @@ func (fn *patchFn) start() {
 }
 
 // drain emits the finished batches at the head of the FIFO. It waits for
-// the head while more than maxInFlight batches are out, or for all of them
+// the head while more than maxInFlight() batches are out, or for all of them
 // when all is set.
 func (fn *patchFn) drain(ctx context.Context, emit func(record.Scored), all bool) error {
 	for len(fn.inFlight) > 0 {
 		var r batchResult
-		if all || len(fn.inFlight) > maxInFlight {
+		if all || len(fn.inFlight) > fn.maxInFlight() {
 			r = <-fn.inFlight[0]
 		} else {
 			select {

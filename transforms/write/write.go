@@ -509,11 +509,13 @@ func (fn *writeFn) closeSplit(ctx context.Context, f *splitFiles, r *splitResult
 		f.abort()
 		return err
 	}
-	for k, t := range append([]*parquetTable{f.docs}, f.patches...) {
-		if k > 1 && t.rows == 0 {
-			t.abort() // a split of fewer documents than PatchesParts: no empty extra files
-			continue
-		}
+	// A split of fewer documents than PatchesParts leaves its last patches
+	// files empty (documents go round robin): they are dropped, not written.
+	for n := len(f.patches); n > 1 && f.patches[n-1].rows == 0; n-- {
+		f.patches[n-1].abort()
+		f.patches = f.patches[:n-1]
+	}
+	for _, t := range append([]*parquetTable{f.docs}, f.patches...) {
 		if err := t.close(); err != nil {
 			f.abort()
 			return err

@@ -3,9 +3,15 @@
 # PyTorch and JAX's CUDA PJRT plugin, from the repository root, with the
 # xla-tagged binaries built by `make gpu-binaries` in .dev/. Prints JSON lines:
 # accuracy of bf16/f32 against the CPU, `bltpipe bench model` at the real
-# size, and the PyTorch yardstick on the same card.
+# size, and the PyTorch yardstick on the same card. With E2E_FILES=N it then
+# runs the pipeline end to end on N FineWeb-like JSONL files (~0.9 MB each;
+# bench/e2e_inputs.py) and a random real-size model, once per device count
+# in E2E_DEVICES (default "1"), with --embeddings $E2E_EMBEDDINGS (default
+# patch: 3 KB of output per 4-byte patch, so the output goes to
+# $E2E_OUT, default /dev/shm), and prints the steady and whole-run rates.
 set -u
 for f in .dev/*.gz; do [ -e "$f" ] && gunzip -kf "$f"; done
+for f in .dev/*.xz; do [ -e "$f" ] && xz -dkf "$f"; done
 BIN=${BIN:-.dev/bltpipe-xla}
 TEST=${TEST:-.dev/modelio-xla.test}
 SECONDS_EACH=${SECONDS_EACH:-12}
@@ -27,3 +33,16 @@ for args in \
   "$BIN" bench model --size real --seconds "$SECONDS_EACH" --json $args 2>&1 | tail -3
 done
 python3 bench/torch_baseline.py --seconds "$SECONDS_EACH" --configs 512x128,8192x8 2>&1 | grep -v Warning | tail -6
+if [ -n "${E2E_FILES:-}" ]; then
+  python3 bench/e2e_inputs.py --model /tmp/bltpipe-real --corpus /tmp/bltpipe-fw --files "$E2E_FILES"
+  for d in ${E2E_DEVICES:-1}; do
+    out=${E2E_OUT:-/dev/shm}/bltpipe-e2e
+    echo "# end to end: --devices $d --embeddings ${E2E_EMBEDDINGS:-patch}"
+    "$BIN" run --input /tmp/bltpipe-fw --output "$out" --model /tmp/bltpipe-real --patching static --patch-size 4 \
+      --embeddings "${E2E_EMBEDDINGS:-patch}" --devices "$d" --progress 10s > /tmp/bltpipe-e2e.log 2>&1
+    grep -E "done in|^  tokens |^  patches |tokens/s ·" /tmp/bltpipe-e2e.log | tail -4
+    awk -f bench/steady.awk < /tmp/bltpipe-e2e.log
+    grep -E "wall_seconds|tokens_per_second" "$out/_TIMING.json"
+    rm -rf "$out"
+  done
+fi

@@ -41,7 +41,7 @@ fuzz:
 	done
 
 bench: build
-	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 3x ./modelio/... ./transforms/write/
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 3x ./modelio/... ./transforms/write/ ./pipelines/
 
 # The XLA (GPU) build needs cgo; binaries for the GPU machine go to .dev/.
 gpu-binaries:

@@ -56,6 +56,11 @@ type duckFacts struct {
 		MinDim int   `json:"min_dim"`
 		MaxDim int   `json:"max_dim"`
 	}
+	Nulls struct {
+		Entropies      int64 `json:"entropies"`
+		Prominence     int64 `json:"prominence"`
+		PatchSummaries int64 `json:"patch_summaries"`
+	}
 	PatchMismatches struct{ N int64 } `json:"patch_mismatches"`
 	Join            struct {
 		Rows       int64   `json:"rows"`
@@ -92,6 +97,22 @@ type duckFacts struct {
 	} `json:"blt"`
 }
 
+// duckCheck runs test/duckdb/check.mjs over an output directory.
+func duckCheck(t *testing.T, node, dir, out string) duckFacts {
+	t.Helper()
+	cmd := exec.Command(node, filepath.Join(dir, "check.mjs"), out)
+	cmd.Dir = dir
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node check.mjs: %v\n%s", err, b)
+	}
+	var f duckFacts
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return f
+}
+
 func f32eq(a float64, b float32) bool { return math.Abs(a-float64(b)) <= 1e-6*math.Max(1, math.Abs(a)) }
 
 // DuckDB (Parquet) and Apache Arrow JS (BLT Arrow IPC) read every table the
@@ -103,17 +124,7 @@ func TestOutputsReadByDuckDBAndArrowJS(t *testing.T) {
 	out := t.TempDir()
 	o := testOptions(t, c, out)
 	runPipeline(t, o)
-
-	cmd := exec.Command(node, filepath.Join(dir, "check.mjs"), out)
-	cmd.Dir = dir
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node check.mjs: %v\n%s", err, b)
-	}
-	var f duckFacts
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
+	f := duckCheck(t, node, dir, out)
 	docs := readDocs(t, out, nil)
 	patches := readPatches(t, out)
 	var tokens, bytes int64
@@ -128,6 +139,9 @@ func TestOutputsReadByDuckDBAndArrowJS(t *testing.T) {
 	}
 	if f.Documents.BadLengths != 0 || f.Documents.BadPatchSums != 0 || f.PatchMismatches.N != 0 {
 		t.Errorf("DuckDB finds inconsistent rows: %+v, %d patch mismatches", f.Documents, f.PatchMismatches.N)
+	}
+	if f.Nulls.Entropies != 0 || f.Nulls.Prominence != 0 || f.Nulls.PatchSummaries != 0 {
+		t.Errorf("DuckDB finds nulls in a run with a model: %+v", f.Nulls)
 	}
 	if f.Patches.Rows != int64(len(patches)) || f.Patches.Tokens != tokens || f.Patches.MinDim != 32 || f.Patches.MaxDim != 32 {
 		t.Errorf("DuckDB patches %+v; Go reads %d rows", f.Patches, len(patches))

@@ -34,7 +34,7 @@ import (
 type Options struct {
 	Inputs      []string // globs, directories or files; local or gs://
 	Output      string   // output directory; local or gs://
-	ModelDir    string   // local model directory (must exist on workers too)
+	ModelDir    string   // local model directory (must exist on workers too), or patch.NoModel
 	Patcher     patcher.Options
 	Embeddings  bool   // --embeddings patch (true) or none
 	BLTArrow    string // --blt-arrow NAME; empty for none
@@ -94,8 +94,16 @@ func (o Options) Validate() error {
 	if o.ModelDir == "" {
 		return fmt.Errorf("no model: give --model DIR")
 	}
-	if err := o.Patcher.Validate(); err != nil {
+	if err := o.patchConfig().Validate(); err != nil {
 		return err
+	}
+	if o.ModelDir == patch.NoModel {
+		if o.BLTArrow != "" {
+			return fmt.Errorf("--model none: --blt-arrow needs entropies, which need the model")
+		}
+		if m := o.Waterfill.OrDefault().Method; m != alloc.MethodNone {
+			return fmt.Errorf("--model none: --waterfill %s needs prominence, which needs the model; use --waterfill none", m)
+		}
 	}
 	if strings.ContainsAny(o.BLTArrow, "/\\") {
 		return fmt.Errorf("--blt-arrow %q: want a file name prefix, not a path", o.BLTArrow)
@@ -113,11 +121,27 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Run returns the manifest's run description. The model must be loadable.
+// patchConfig is the patch stage's configuration.
+func (o Options) patchConfig() patch.Config {
+	return patch.Config{
+		ModelDir: o.ModelDir, Backend: o.Backend, DType: o.DType,
+		BatchTokens: o.BatchTokens, Devices: o.Devices, Patcher: o.Patcher, Embeddings: o.Embeddings,
+		SegmentStartsPatch: o.SegmentStartsPatch,
+	}
+}
+
+// Run returns the manifest's run description. The model must be loadable
+// (unless it is patch.NoModel).
 func (o Options) Run() (write.Run, error) {
-	w, err := patch.LoadWeights(o.ModelDir)
-	if err != nil {
-		return write.Run{}, err
+	model := write.Model{Dir: o.ModelDir}
+	batch := 0
+	if o.ModelDir != patch.NoModel {
+		w, err := patch.LoadWeights(o.ModelDir)
+		if err != nil {
+			return write.Run{}, err
+		}
+		model = write.Model{Dir: o.ModelDir, Config: &w.Config, WeightsSHA256: w.SHA256, DType: w.DType}
+		batch = o.patchConfig().EffectiveBatchTokens()
 	}
 	emb := "none"
 	if o.Embeddings {
@@ -131,7 +155,7 @@ func (o Options) Run() (write.Run, error) {
 		Tool:    "bltpipe",
 		Version: o.Version,
 		Inputs:  o.Inputs,
-		Model:   write.Model{Dir: o.ModelDir, Config: w.Config, WeightsSHA256: w.SHA256, DType: w.DType},
+		Model:   model,
 		Patcher: write.Patcher{
 			Mode: string(o.Patcher.Mode), Threshold: o.Patcher.Threshold, Monotonic: o.Patcher.Monotonic,
 			ThresholdAdd: o.Patcher.ThresholdAdd, PatchSize: o.Patcher.PatchSize, MaxPatchLength: o.Patcher.MaxPatchLength,
@@ -144,7 +168,7 @@ func (o Options) Run() (write.Run, error) {
 		IDField:          o.IDField,
 		TextField:        o.TextField,
 		Segmenter:        seg,
-		BatchTokens:      patch.Config{BatchTokens: o.BatchTokens, Backend: o.Backend}.EffectiveBatchTokens(),
+		BatchTokens:      batch,
 	}, nil
 }
 
@@ -177,11 +201,7 @@ func Build(s beam.Scope, o Options) (beam.PCollection, error) {
 	docs, readTallies := read.ReadSplits(rs, todo, ro)
 	docs = pretokenize.Apply(s, docs, pretokenize.Config{Segmenter: o.Segmenter, Options: o.Limits.SegmenterOptions})
 	docs, limitTallies := limits.Apply(s, docs, limits.Config{MaxDocBytes: o.Limits.MaxDocBytes, KeepFallback: o.Limits.KeepFallback, Ledger: rc.Ledger})
-	scored := patch.Patch(s, docs, patch.Config{
-		ModelDir: o.ModelDir, Backend: o.Backend, DType: o.DType,
-		BatchTokens: o.BatchTokens, Devices: o.Devices, Patcher: o.Patcher, Embeddings: o.Embeddings,
-		SegmentStartsPatch: o.SegmentStartsPatch,
-	})
+	scored := patch.Patch(s, docs, o.patchConfig())
 	scored = embed.Embed(s, scored)
 	stats := waterfill.PrepWeighted(s, reject.DropRejects(s, scored), wf.Weighting(), schemas.PatchesParts(o.Embeddings), donePartials)
 	wc := write.Config{Output: o.Output, Keep: o.Keep, Embeddings: o.Embeddings, BLTArrow: o.BLTArrow, Run: run,

@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -84,10 +85,21 @@ func each(tbl arrow.Table, fn func(get func(string) arrow.Array, i int)) {
 }
 
 func floats(a arrow.Array, i int) []float32 {
+	if a.IsNull(i) {
+		return nil
+	}
 	l := a.(*array.List)
 	s, e := l.ValueOffsets(i)
 	v := l.ListValues().(*array.Float32)
 	return append([]float32(nil), v.Float32Values()[s:e]...)
+}
+
+// summary reads a patch summary; null (a --model none run) reads as NaN.
+func summary(a arrow.Array, i int) float32 {
+	if a.IsNull(i) {
+		return float32(math.NaN())
+	}
+	return a.(*array.Float32).Value(i)
 }
 
 func int32s(a arrow.Array, i int) []int32 {
@@ -141,10 +153,10 @@ func readPatches(t *testing.T, out string) []patchRow {
 				Tokens:         get("num_tokens").(*array.Int32).Value(i),
 				ByteOffset:     get("byte_offset").(*array.Int64).Value(i),
 				ByteLength:     get("byte_length").(*array.Int64).Value(i),
-				MeanEntropy:    get("mean_entropy").(*array.Float32).Value(i),
-				MaxEntropy:     get("max_entropy").(*array.Float32).Value(i),
-				MeanProminence: get("mean_prominence").(*array.Float32).Value(i),
-				MaxProminence:  get("max_prominence").(*array.Float32).Value(i),
+				MeanEntropy:    summary(get("mean_entropy"), i),
+				MaxEntropy:     summary(get("max_entropy"), i),
+				MeanProminence: summary(get("mean_prominence"), i),
+				MaxProminence:  summary(get("max_prominence"), i),
 			}
 			if hasEmb {
 				r.Embedding = floats(get("embedding"), i)

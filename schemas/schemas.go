@@ -10,7 +10,8 @@
 //   - A document of n bytes is scored as n+2 tokens [BOS, b0+4, …, EOS]:
 //     token 0 is BOS, token i (1 ≤ i ≤ n) is byte i-1, token n+1 is EOS.
 //   - Entropies are in nats; prominence is the L2 norm of the pre-norm
-//     hidden state; both have one value per token (length n+2).
+//     hidden state; both have one value per token (length n+2), or are
+//     null when the run had no model (--model none).
 //   - Byte offsets are 0-based offsets into the document's bytes. BOS sits
 //     at byte offset 0 and EOS at byte offset n, both with byte length 0.
 //   - Vectors are list<float32> (never fixed_size_list: readers disagree).
@@ -26,7 +27,7 @@ import (
 
 // Version is the output schema version written to _MANIFEST.json and to the
 // meta table of every sidecar. Bump it on any incompatible change.
-const Version = "bltpipe.v4"
+const Version = "bltpipe.v5"
 
 // Output directory layout, relative to --output. Shard files are named
 // part-<NNNNN>-<hash8> where NNNNN is the split's ordinal in the sorted
@@ -119,8 +120,8 @@ func Documents(keep []string) *arrow.Schema {
 		{Name: ColModality, Type: arrow.BinaryTypes.String},
 		{Name: ColNumBytes, Type: arrow.PrimitiveTypes.Int64},
 		{Name: ColNumTokens, Type: arrow.PrimitiveTypes.Int64},
-		{Name: ColEntropies, Type: Float32List},
-		{Name: ColProminence, Type: Float32List},
+		{Name: ColEntropies, Type: Float32List, Nullable: true}, // null: no model (--model none)
+		{Name: ColProminence, Type: Float32List, Nullable: true},
 		{Name: ColPatchLengths, Type: Int32List},
 	}
 	for _, k := range keep {
@@ -140,10 +141,11 @@ func Patches(withEmbedding bool) *arrow.Schema {
 		{Name: ColPatchTokens, Type: arrow.PrimitiveTypes.Int32},
 		{Name: ColByteOffset, Type: arrow.PrimitiveTypes.Int64},
 		{Name: ColByteLength, Type: arrow.PrimitiveTypes.Int64},
-		{Name: ColMeanEntropy, Type: arrow.PrimitiveTypes.Float32},
-		{Name: ColMaxEntropy, Type: arrow.PrimitiveTypes.Float32},
-		{Name: ColMeanProminence, Type: arrow.PrimitiveTypes.Float32},
-		{Name: ColMaxProminence, Type: arrow.PrimitiveTypes.Float32},
+		// The summaries are null when no model ran (--model none).
+		{Name: ColMeanEntropy, Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: ColMaxEntropy, Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: ColMeanProminence, Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: ColMaxProminence, Type: arrow.PrimitiveTypes.Float32, Nullable: true},
 	}
 	if withEmbedding {
 		fields = append(fields, arrow.Field{Name: ColEmbedding, Type: Float32List})

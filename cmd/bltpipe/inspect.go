@@ -136,9 +136,9 @@ func printSummary(w io.Writer, s *outputs.Summary, r *outputs.Run) {
 	row("on disk", fmt.Sprintf("%s in %d files", progress.HumanBytes(s.DiskBytes), len(r.Manifest.Shards)))
 
 	fmt.Fprintln(w)
-	m := run.Model
-	row("model", fmt.Sprintf("%s: dim %d, %d layers, %d heads, window %d, vocab %d, %s", m.Dir, m.Config.Dim, m.Config.NLayers, m.Config.NHeads, m.Config.SlidingWindow, m.Config.VocabSize, m.DType))
-	row("weights sha256", m.WeightsSHA256)
+	for _, r := range modelRows(run.Model) {
+		row(r.K, r.V)
+	}
 	row("patcher", patcherLine(run))
 	row("embeddings", run.Embeddings)
 	if run.BLTArrow != "" {
@@ -167,14 +167,29 @@ func printSummary(w io.Writer, s *outputs.Summary, r *outputs.Run) {
 		row("rejects", fmt.Sprintf("%s (%s)", num(total), strings.Join(stages, ", ")))
 	}
 
-	fmt.Fprintf(w, "\nentropy per token (nats, %s tokens):\n", num(s.Entropy.N))
-	textHistogram(w, s.Entropy, "%5.2f", 40)
-	fmt.Fprintf(w, "\nprominence per token (‖h‖ of the pre-norm hidden state):\n")
-	textHistogram(w, s.Prominence, "%6.2f", 40)
+	if run.Model.Config != nil {
+		fmt.Fprintf(w, "\nentropy per token (nats, %s tokens):\n", num(s.Entropy.N))
+		textHistogram(w, s.Entropy, "%5.2f", 40)
+		fmt.Fprintf(w, "\nprominence per token (‖h‖ of the pre-norm hidden state):\n")
+		textHistogram(w, s.Prominence, "%6.2f", 40)
+	}
 	fmt.Fprintf(w, "\npatch length (tokens):\n")
 	textHistogram(w, plots.PatchLengthHistogram(s.PatchTokens), "%5.0f", 40)
 	if sp := r.Sphere; sp != nil {
 		fmt.Fprintf(w, "\nsphere (bltpipe waterfill): %s, %s patches in %d shells, max |count − capacity| %.0f\n", sp.Method, num(sp.Patches), sp.Shells, sp.MaxCountError)
+	}
+}
+
+// modelRows describe the manifest's model: its directory, shape and
+// weights, or that the run had none (--model none).
+func modelRows(m write.Model) []kv {
+	c := m.Config
+	if c == nil {
+		return []kv{{"model", m.Dir + " (no model pass: no entropies, prominence or embeddings)"}}
+	}
+	return []kv{
+		{"model", fmt.Sprintf("%s: dim %d, %d layers, %d heads, window %d, vocab %d, %s", m.Dir, c.Dim, c.NLayers, c.NHeads, c.SlidingWindow, c.VocabSize, m.DType)},
+		{"weights sha256", m.WeightsSHA256},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/bltpipe/bltpipe/pipelines"
 	"github.com/bltpipe/bltpipe/schemas"
 	"github.com/bltpipe/bltpipe/transforms/fsio"
+	"github.com/bltpipe/bltpipe/transforms/patch"
 )
 
 // warnRemotePaths warns about local paths a Dataflow job is given: its
@@ -19,7 +20,10 @@ func warnRemotePaths(w io.Writer, runner string, o pipelines.Options) {
 	if runner != "dataflow" {
 		return
 	}
-	paths := append(append([]string{}, o.Inputs...), o.Output, o.ModelDir)
+	paths := append(append([]string{}, o.Inputs...), o.Output)
+	if o.ModelDir != patch.NoModel {
+		paths = append(paths, o.ModelDir)
+	}
 	for _, p := range paths {
 		if p != "" && fsio.Scheme(p) == "" {
 			fmt.Fprintf(w, "bltpipe run: warning: %s is a local path; Dataflow workers cannot read or write it (use gs://)\n", p)

@@ -120,17 +120,17 @@ func writeReport(ctx context.Context, w io.Writer, r *outputs.Run, examples, max
 			kv{"wall time", fmt.Sprintf("%.1f s on %s, finished %s", t.WallSeconds, t.Runner, t.Finished)},
 			kv{"throughput", fmt.Sprintf("%s/s, %s tokens/s, %.1f documents/s", progress.HumanBytes(int64(t.BytesPerSec)), num(int64(t.TokensPerSec)), t.DocsPerSec)})
 	}
-	m := s.Run.Model
 	d.Run = []kv{
 		{"tool", s.Run.Tool + " " + s.Run.Version},
 		{"inputs", strings.Join(s.Run.Inputs, ", ")},
-		{"model", fmt.Sprintf("%s: dim %d, %d layers, %d heads, window %d, vocab %d, %s", m.Dir, m.Config.Dim, m.Config.NLayers, m.Config.NHeads, m.Config.SlidingWindow, m.Config.VocabSize, m.DType)},
-		{"weights sha256", m.WeightsSHA256},
+	}
+	d.Run = append(d.Run, modelRows(s.Run.Model)...)
+	d.Run = append(d.Run, []kv{
 		{"patcher", patcherLine(s.Run)},
 		{"embeddings", s.Run.Embeddings},
 		{"segmenter", s.Run.Segmenter},
 		{"batch tokens", fmt.Sprint(s.Run.BatchTokens)},
-	}
+	}...)
 	if s.RejectsByStage != nil {
 		stages := make([]string, 0, len(s.RejectsByStage))
 		for st := range s.RejectsByStage {
@@ -147,6 +147,9 @@ func writeReport(ctx context.Context, w io.Writer, r *outputs.Run, examples, max
 	d.Images++
 
 	var docs []outputs.Document
+	if s.Run.Model.Config == nil {
+		examples = 0 // no entropies to draw (--model none)
+	}
 	err = r.Documents(ctx, outputs.DocColumns{Entropies: true, Prominence: true}, func(doc outputs.Document) error {
 		if len(docs) >= examples {
 			return outputs.ErrStop

@@ -23,10 +23,12 @@ import (
 	"github.com/bltpipe/bltpipe/pipelines"
 	"github.com/bltpipe/bltpipe/runners"
 	"github.com/bltpipe/bltpipe/transforms/fsio"
+	"github.com/bltpipe/bltpipe/transforms/patch"
 	"github.com/bltpipe/bltpipe/transforms/pretokenize"
 	"github.com/bltpipe/bltpipe/transforms/progress"
 	"github.com/bltpipe/bltpipe/transforms/read"
 	"github.com/bltpipe/bltpipe/transforms/record"
+	"github.com/bltpipe/bltpipe/transforms/waterfill/alloc"
 	"github.com/bltpipe/bltpipe/transforms/write"
 )
 
@@ -73,6 +75,8 @@ document per file.
 
 --model defaults to models/default, looked up in the current directory, then
 next to the executable and its parent directory (bin/bltpipe → repo root).
+--model none runs no model: documents are cut by --patching static, byte or
+space, and the entropy and prominence columns are null (the CPU-only mode).
 It may be gs://BUCKET/DIR or hf://ORG/NAME[@REV]: every worker downloads it
 once into a cache and checks each file's size and hash.
 
@@ -88,6 +92,7 @@ Examples:
   bltpipe run --input 'data/*.jsonl.zst' --output out/
   bltpipe run --input data/fineweb --output gs://bucket/run1 --keep-columns url,score
   bltpipe run --input docs/ --output out --patching static --patch-size 4 --embeddings none
+  bltpipe run --input docs/ --output out --model none --patching space
   bltpipe run --input x.jsonl --output out --runner universal --endpoint localhost:8099 -- --environment_type=LOOPBACK
   bltpipe run --input gs://b/in --output gs://b/out --runner flink --endpoint localhost:8099 -- --environment_type=EXTERNAL --environment_config=localhost:50000
   bltpipe run --input gs://b/in --output gs://b/out --runner dataflow --worker-accelerator nvidia-l4:1 -- \
@@ -126,7 +131,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 		return nil
 	})
 	output := fs.String("output", "", "output `DIR`, local or gs:// (required)")
-	model := fs.String("model", "", "model `DIR` (default: models/default, see above)")
+	model := fs.String("model", "", "model `DIR` (default: models/default, see above), or none: no model pass (static, byte or space patching; no entropies, prominence, embeddings or water-filling)")
 	runner := fs.String("runner", "prism", "`runner`: "+strings.Join(runners.Names, ", "))
 	endpoint := fs.String("endpoint", "", "job service `HOST:PORT` (universal, flink)")
 	accelerator := fs.String("worker-accelerator", "", "GPUs on every Dataflow worker, `TYPE[:COUNT]` (e.g. nvidia-l4:1); needs -- --sdk_container_image")
@@ -182,6 +187,15 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 			o.Keep = append(o.Keep, strings.TrimSpace(k))
 		}
 	}
+	dir, err := resolveModel(*model)
+	if err != nil {
+		return rf, usageErrorf("%v", err)
+	}
+	o.ModelDir = dir
+	noModel := dir == patch.NoModel
+	if noModel && !set["embeddings"] {
+		*embeddings = "none" // the default, patch, needs the model
+	}
 	switch *embeddings {
 	case "patch":
 		o.Embeddings = true
@@ -196,11 +210,6 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	if *splitMB < 1 || *rgPerSplit < 1 {
 		return rf, usageErrorf("--jsonl-split-mb and --row-groups-per-split must be ≥ 1")
 	}
-	dir, err := resolveModel(*model)
-	if err != nil {
-		return rf, usageErrorf("%v", err)
-	}
-	o.ModelDir = dir
 
 	p := patcher.Options{Mode: patcher.Mode(*mode), Threshold: *threshold, Monotonic: *monotonic, PatchSize: *patchSize, MaxPatchLength: *maxLen}
 	if set["threshold-add"] {
@@ -209,7 +218,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	if p.Mode == patcher.ModeStatic && !set["patch-size"] {
 		p.PatchSize = 4
 	}
-	if p.Mode == patcher.ModeEntropy && !set["threshold"] {
+	if p.Mode == patcher.ModeEntropy && !set["threshold"] && !noModel {
 		if cfg, err := modelio.LoadConfig(localModel(dir)); err == nil && cfg.Patching != nil && cfg.Patching.Threshold > 0 {
 			p.Threshold = cfg.Patching.Threshold
 		}
@@ -224,6 +233,9 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	o.SegmentStartsPatch = *mod.segmentStartsPatch
 	if o.Waterfill, err = wf.config(); err != nil {
 		return rf, err
+	}
+	if noModel && !set["waterfill"] {
+		o.Waterfill.Method = alloc.MethodNone // the default, rank, needs prominence
 	}
 	if err := o.Validate(); err != nil {
 		return rf, usageErrorf("%v", err)
@@ -245,6 +257,9 @@ func resolveModel(flagValue string) (string, error) {
 		// fetch it again from the URI, which the manifest records.
 		_, err := fetchModel(flagValue)
 		return flagValue, err
+	}
+	if flagValue == patch.NoModel {
+		return flagValue, nil
 	}
 	if flagValue != "" {
 		if st, err := os.Stat(flagValue); err != nil || !st.IsDir() {

@@ -146,6 +146,9 @@ func TestRunUsageErrors(t *testing.T) {
 		{"bad patching", []string{"--patching", "words"}, "unknown mode"},
 		{"missing model", []string{"--model", filepath.Join(out, "nope")}, "not a directory"},
 		{"no input", []string{"--input", ""}, "no input"},
+		{"no model, entropy patching", []string{"--model", "none"}, "--model none: entropy patching needs the model"},
+		{"no model, embeddings", []string{"--model", "none", "--patching", "byte", "--embeddings", "patch"}, "--model none: patch embeddings"},
+		{"no model, waterfill", []string{"--model", "none", "--patching", "byte", "--waterfill", "rank"}, "--model none: --waterfill rank"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"run", "--input", in, "--output", out, "--model", model, "--progress", "0"}
@@ -177,5 +180,33 @@ func TestResolveModelDefault(t *testing.T) {
 	got, err := resolveModel("")
 	if err != nil || !strings.HasSuffix(got, filepath.Join("models", "default")) {
 		t.Errorf("resolveModel = %q, %v", got, err)
+	}
+}
+
+// bltpipe run --model none cuts documents without a model (no embeddings
+// and no water-filling by default), and inspect and report read the run.
+func TestRunWithoutModel(t *testing.T) {
+	in, _ := runCorpus(t)
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, "run", "--input", in, "--output", out, "--model", "none", "--patching", "static", "--patch-size", "3", "--progress", "0")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "(ok)") {
+		t.Errorf("no accounting line in %q", stdout)
+	}
+	code, stdout, stderr = runCLI(t, "inspect", out)
+	if code != 0 || !strings.Contains(stdout, "none (no model pass") || !strings.Contains(stdout, "static, 3 tokens a patch") || strings.Contains(stdout, "entropy per token") {
+		t.Errorf("inspect: exit %d, %s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, schemas.SphereDir)); !os.IsNotExist(err) {
+		t.Errorf("sphere/ without a model: %v", err)
+	}
+	page := filepath.Join(t.TempDir(), "r.html")
+	if code, _, stderr = runCLI(t, "report", out, "--out", page); code != 0 {
+		t.Errorf("report: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, "waterfill", "--input", out); code == 0 || !strings.Contains(stderr, "without prominence") {
+		t.Errorf("waterfill on a run without a model: exit %d, %s", code, stderr)
 	}
 }

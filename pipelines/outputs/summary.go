@@ -84,7 +84,10 @@ func (r *Run) Summarize(ctx context.Context) (*Summary, error) {
 	if st := r.Stats; st != nil && st.TokenEntropy.N > 0 && st.TokenEntropy.Max > st.TokenEntropy.Min {
 		s.Entropy = NewHistogram(st.TokenEntropy.Min, st.TokenEntropy.Max+1e-6*math.Max(1, math.Abs(st.TokenEntropy.Max)), EntropyBins)
 	} else {
-		vocab := r.Manifest.Run.Model.Config.VocabSize
+		vocab := 0
+		if c := r.Manifest.Run.Model.Config; c != nil {
+			vocab = c.VocabSize
+		}
 		if vocab < 2 {
 			vocab = 260
 		}

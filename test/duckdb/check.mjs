@@ -33,8 +33,17 @@ facts.documents = await one(`SELECT count(*) AS rows, sum(num_tokens) AS tokens,
   sum(CASE WHEN len(entropies) <> num_tokens OR len(prominence) <> num_tokens THEN 1 ELSE 0 END) AS bad_lengths,
   sum(CASE WHEN list_sum(patch_lengths) <> num_tokens THEN 1 ELSE 0 END) AS bad_patch_sums
   FROM ${docs}`);
+// --embeddings none writes no embedding column.
+const patchCols = (await rows(`DESCRIBE SELECT * FROM ${patches}`)).map((r) => r.column_name);
+const emb = patchCols.includes('embedding');
 facts.patches = await one(`SELECT count(*) AS rows, sum(num_tokens) AS tokens,
-  min(len(embedding)) AS min_dim, max(len(embedding)) AS max_dim FROM ${patches}`);
+  ${emb ? 'min(len(embedding))' : 'NULL'} AS min_dim, ${emb ? 'max(len(embedding))' : 'NULL'} AS max_dim FROM ${patches}`);
+// --model none leaves the per-token lists and the patch summaries null.
+facts.nulls = await one(`SELECT
+  (SELECT count(*) FROM ${docs} WHERE entropies IS NULL) AS entropies,
+  (SELECT count(*) FROM ${docs} WHERE prominence IS NULL) AS prominence,
+  (SELECT count(*) FROM ${patches} WHERE mean_entropy IS NULL AND max_entropy IS NULL
+     AND mean_prominence IS NULL AND max_prominence IS NULL) AS patch_summaries`);
 facts.patch_mismatches = await one(`SELECT count(*) AS n FROM ${docs} d
   LEFT JOIN (SELECT doc_id, count(*) AS n, max(patch_index) AS last FROM ${patches} GROUP BY doc_id) p USING (doc_id)
   WHERE p.n IS NULL OR p.n <> len(d.patch_lengths) OR p.last <> len(d.patch_lengths) - 1`);
@@ -54,7 +63,7 @@ facts.join = await one(`SELECT count(*) AS rows,
 // A few exact values, by doc_id, for the Go side to compare.
 facts.samples = await rows(`SELECT doc_id, num_tokens, entropies[1] AS e0, entropies[-1] AS e_last,
   prominence[2] AS p1, patch_lengths[1] AS l0 FROM ${docs} ORDER BY doc_id LIMIT 5`);
-facts.patch_samples = await rows(`SELECT doc_id, patch_index, byte_offset, byte_length, embedding[1] AS v0
+facts.patch_samples = await rows(`SELECT doc_id, patch_index, byte_offset, byte_length, ${emb ? 'embedding[1]' : 'NULL'} AS v0
   FROM ${patches} ORDER BY doc_id, patch_index LIMIT 5`);
 
 const bltDir = join(out, 'blt');

@@ -44,7 +44,8 @@ func (fn *embedFn) ProcessElement(ctx context.Context, sc record.Scored) (record
 func Summarise(sc *record.Scored) error {
 	n := len(sc.Doc.Data)
 	tokens := n + 2
-	if len(sc.Entropies) != tokens || len(sc.Prominence) != tokens {
+	free := sc.ModelFree()
+	if !free && (len(sc.Entropies) != tokens || len(sc.Prominence) != tokens) {
 		return fmt.Errorf("%d entropies and %d prominence values for %d tokens", len(sc.Entropies), len(sc.Prominence), tokens)
 	}
 	dim := int(sc.Dim)
@@ -59,8 +60,13 @@ func Summarise(sc *record.Scored) error {
 		}
 		off, bl := schemas.PatchBytes(start, int(l), n)
 		p := record.Patch{TokenOffset: int32(start), Tokens: l, ByteOffset: int64(off), ByteLength: int64(bl)}
-		p.MeanEntropy, p.MaxEntropy = meanMax(sc.Entropies[start : start+int(l)])
-		p.MeanProminence, p.MaxProminence = meanMax(sc.Prominence[start : start+int(l)])
+		if free {
+			nan := float32(math.NaN())
+			p.MeanEntropy, p.MaxEntropy, p.MeanProminence, p.MaxProminence = nan, nan, nan, nan
+		} else {
+			p.MeanEntropy, p.MaxEntropy = meanMax(sc.Entropies[start : start+int(l)])
+			p.MeanProminence, p.MaxProminence = meanMax(sc.Prominence[start : start+int(l)])
+		}
 		if sc.Pooled != nil {
 			p.Embedding = sc.Pooled[i*dim : (i+1)*dim : (i+1)*dim]
 		}

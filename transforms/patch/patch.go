@@ -62,6 +62,30 @@ type Config struct {
 	SegmentStartsPatch bool
 }
 
+// NoModel as the model directory (--model none) runs no model: documents
+// are cut by a patching mode that needs no entropies (static, byte,
+// space) and carry no entropies, prominence or embeddings.
+const NoModel = "none"
+
+// ModelFree reports whether the stage runs without a model (NoModel).
+func (c Config) ModelFree() bool { return c.ModelDir == NoModel }
+
+// Validate checks what the stage needs before it loads anything.
+func (c Config) Validate() error {
+	if err := c.Patcher.Validate(); err != nil {
+		return err
+	}
+	if c.ModelFree() {
+		if c.Patcher.Mode == patcher.ModeEntropy {
+			return errors.New("--model none: entropy patching needs the model; use --patching static, byte or space")
+		}
+		if c.Embeddings {
+			return errors.New("--model none: patch embeddings need the model; use --embeddings none")
+		}
+	}
+	return nil
+}
+
 // EffectiveBatchTokens is BatchTokens with its default applied.
 func (c Config) EffectiveBatchTokens() int { return c.batchTokens() }
 
@@ -200,8 +224,11 @@ type batchResult struct {
 }
 
 func (fn *patchFn) Setup() error {
-	if err := fn.Config.Patcher.Validate(); err != nil {
+	if err := fn.Config.Validate(); err != nil {
 		return err
+	}
+	if fn.Config.ModelFree() {
+		return nil
 	}
 	_, sc, err := Model(fn.Config)
 	fn.scorer = sc
@@ -230,6 +257,15 @@ func (fn *patchFn) ProcessElement(ctx context.Context, d record.Document, emit f
 		fn.start()
 	}
 	fn.split = d.Split
+	if fn.Config.ModelFree() {
+		// Nothing to batch: cut the document here, in order.
+		if d.Rejected() {
+			emit(record.Scored{Doc: d})
+			return nil
+		}
+		fn.emit(ctx, emit, []record.Scored{Cut(d, fn.Config)})
+		return nil
+	}
 	if d.Rejected() {
 		// Rejects pass on in order (after the previous split's batches, so
 		// a split's elements stay contiguous for the writer).
@@ -303,11 +339,12 @@ func (fn *patchFn) emit(ctx context.Context, emit func(record.Scored), out []rec
 			emit(sc)
 			continue
 		}
+		tokens := int64(len(sc.Doc.Data) + 2)
 		docsScored.Inc(ctx, 1)
-		tokensScored.Inc(ctx, int64(len(sc.Entropies)))
+		tokensScored.Inc(ctx, tokens)
 		bytesScored.Inc(ctx, int64(len(sc.Doc.Data)))
 		progress.Scored.Add(1)
-		progress.Tokens.Add(int64(len(sc.Entropies)))
+		progress.Tokens.Add(tokens)
 		progress.Patches.Add(int64(len(sc.PatchLengths)))
 		emit(sc)
 	}
@@ -346,6 +383,21 @@ func Score(scorer *modelio.Scorer, docs []record.Document, c Config) ([]record.S
 		return nil, err
 	}
 	return out, nil
+}
+
+// Cut patches one document without a model (c.ModelFree()): the Scored
+// it returns has PatchLengths and no per-token arrays. A document the
+// patcher cannot cut comes back as a reject.
+func Cut(d record.Document, c Config) record.Scored {
+	toks := tokenizer.EncodeDoc(d.Data)
+	lengths, err := patchSafe(toks, nil, c.Patcher)
+	if err != nil {
+		return record.Scored{Doc: reject.Of(d, schemas.StagePatch, reject.ClassPatch, err.Error())}
+	}
+	if c.SegmentStartsPatch {
+		lengths = ForceStarts(lengths, SegmentStartTokens(d))
+	}
+	return record.Scored{Doc: d, PatchLengths: lengths}
 }
 
 // finish patches and (with c.Embeddings) pools one scored document, and

@@ -148,7 +148,8 @@ type Patch struct {
 	Tokens      int32 // number of tokens
 	ByteOffset  int64 // see schemas.PatchBytes
 	ByteLength  int64
-	// Summaries over the patch's tokens (entropies in nats).
+	// Summaries over the patch's tokens (entropies in nats); NaN when no
+	// model ran (Scored.ModelFree), written as nulls.
 	MeanEntropy, MaxEntropy       float32
 	MeanProminence, MaxProminence float32
 	// Embedding is the mean pre-norm hidden state over the patch's tokens
@@ -158,7 +159,9 @@ type Patch struct {
 
 // Scored is a document after the model pass.
 type Scored struct {
-	Doc          Document
+	Doc Document
+	// Entropies and Prominence are nil when no model ran (--model none,
+	// ModelFree); otherwise they hold one value per token.
 	Entropies    []float32 // [n+2] nats
 	Prominence   []float32 // [n+2] L2 norm of the pre-norm hidden state
 	PatchLengths []int32   // sums to n+2
@@ -169,6 +172,10 @@ type Scored struct {
 	Dim     int32
 	Patches []Patch // set by the embed stage
 }
+
+// ModelFree reports whether the document was patched without a model: it
+// has no entropies, prominence or embeddings.
+func (s Scored) ModelFree() bool { return s.Entropies == nil && s.Prominence == nil }
 
 // ShardInfo describes one committed output file.
 type ShardInfo struct {

@@ -154,6 +154,9 @@ func (a *SplitAcc) Add(sc record.Scored) {
 	acc := a.accs[a.docs%len(a.accs)]
 	a.docs++
 	for _, pt := range sc.Patches {
+		if pt.MeanProminence != pt.MeanProminence {
+			return // NaN: no model ran, no prominence to allocate by
+		}
 		acc.Add(alloc.Patch{Prominence: pt.MeanProminence, MaxProminence: pt.MaxProminence, MeanEntropy: pt.MeanEntropy})
 	}
 }
@@ -189,7 +192,9 @@ func AddDocument(p *Partial, sc record.Scored) {
 		p.Entropy.Add(float64(sc.Entropies[i]))
 	}
 	for _, pt := range sc.Patches {
-		p.Patches.Add(float64(pt.MeanProminence))
+		if pt.MeanProminence == pt.MeanProminence { // NaN: no model ran
+			p.Patches.Add(float64(pt.MeanProminence))
+		}
 		p.PatchSizes.Add(float64(pt.Tokens))
 	}
 }

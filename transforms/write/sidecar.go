@@ -139,7 +139,7 @@ func (g *sidecar) addNode(n node) (int64, error) {
 // id; a document's leaves get consecutive ids (the next edges rely on it).
 func (g *sidecar) addPatch(br, parent int64, index int, p record.Patch) (int64, error) {
 	g.nextID++
-	g.patches = append(g.patches, g.nextID, br, parent, index, p.ByteOffset, p.ByteLength, float64(p.MeanEntropy), float64(p.MeanProminence))
+	g.patches = append(g.patches, g.nextID, br, parent, index, p.ByteOffset, p.ByteLength, sqlReal(p.MeanEntropy), sqlReal(p.MeanProminence))
 	if len(g.patches) == patchBatch*patchCols {
 		if _, err := g.patch.Exec(g.patches...); err != nil {
 			return 0, err
@@ -394,4 +394,12 @@ func (g *sidecar) abort() {
 		g.db.Close()
 	}
 	os.RemoveAll(filepath.Dir(g.scratch))
+}
+
+// sqlReal is a patch summary as an SQL value: NULL for NaN (no model ran).
+func sqlReal(v float32) any {
+	if v != v {
+		return nil
+	}
+	return float64(v)
 }

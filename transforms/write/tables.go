@@ -130,9 +130,14 @@ func appendDocument(t *parquetTable, sc record.Scored) error {
 	b.Field(1).(*array.StringBuilder).Append(d.Source)
 	b.Field(2).(*array.StringBuilder).Append(d.Modality)
 	b.Field(3).(*array.Int64Builder).Append(int64(len(d.Data)))
-	b.Field(4).(*array.Int64Builder).Append(int64(len(sc.Entropies)))
-	appendFloats(b.Field(5).(*array.ListBuilder), sc.Entropies)
-	appendFloats(b.Field(6).(*array.ListBuilder), sc.Prominence)
+	b.Field(4).(*array.Int64Builder).Append(int64(len(d.Data) + 2))
+	if sc.ModelFree() {
+		b.Field(5).AppendNull()
+		b.Field(6).AppendNull()
+	} else {
+		appendFloats(b.Field(5).(*array.ListBuilder), sc.Entropies)
+		appendFloats(b.Field(6).(*array.ListBuilder), sc.Prominence)
+	}
 	lb := b.Field(7).(*array.ListBuilder)
 	lb.Append(true)
 	lb.ValueBuilder().(*array.Int32Builder).AppendValues(sc.PatchLengths, nil)
@@ -162,10 +167,10 @@ func appendPatches(t *parquetTable, sc record.Scored, withEmbedding bool) error 
 		b.Field(3).(*array.Int32Builder).Append(p.Tokens)
 		b.Field(4).(*array.Int64Builder).Append(p.ByteOffset)
 		b.Field(5).(*array.Int64Builder).Append(p.ByteLength)
-		b.Field(6).(*array.Float32Builder).Append(p.MeanEntropy)
-		b.Field(7).(*array.Float32Builder).Append(p.MaxEntropy)
-		b.Field(8).(*array.Float32Builder).Append(p.MeanProminence)
-		b.Field(9).(*array.Float32Builder).Append(p.MaxProminence)
+		appendSummary(b.Field(6).(*array.Float32Builder), p.MeanEntropy)
+		appendSummary(b.Field(7).(*array.Float32Builder), p.MaxEntropy)
+		appendSummary(b.Field(8).(*array.Float32Builder), p.MeanProminence)
+		appendSummary(b.Field(9).(*array.Float32Builder), p.MaxProminence)
 		if withEmbedding {
 			if p.Embedding == nil {
 				return fmt.Errorf("document %q patch %d has no embedding", sc.Doc.ID, i)
@@ -182,6 +187,16 @@ func appendPatches(t *parquetTable, sc record.Scored, withEmbedding bool) error 
 		}
 	}
 	return nil
+}
+
+// appendSummary appends a patch summary, or null for NaN: the patch stage
+// rejects non-finite model outputs, so NaN means no model ran.
+func appendSummary(b *array.Float32Builder, v float32) {
+	if v != v {
+		b.AppendNull()
+		return
+	}
+	b.Append(v)
 }
 
 // bltTable writes Meta's preprocessed-entropies Arrow IPC file.

@@ -69,11 +69,12 @@ type Run struct {
 }
 
 // Model is the model's identity.
+// With --model none, Dir is "none" and the other fields are absent.
 type Model struct {
-	Dir           string         `json:"dir"`
-	Config        modelio.Config `json:"config"`
-	WeightsSHA256 string         `json:"weights_sha256"`
-	DType         string         `json:"dtype"`
+	Dir           string          `json:"dir"`
+	Config        *modelio.Config `json:"config,omitempty"`
+	WeightsSHA256 string          `json:"weights_sha256,omitempty"`
+	DType         string          `json:"dtype,omitempty"`
 }
 
 // Patcher records the patching parameters.

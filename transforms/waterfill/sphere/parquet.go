@@ -83,6 +83,9 @@ func scanPatches(ctx context.Context, path string, fn func(*batch) error) error 
 		if ok != [5]bool{true, true, true, true, true} {
 			return fmt.Errorf("%s: unexpected column types %s", path, rec.Schema())
 		}
+		if b.meanP.NullN() > 0 || b.maxP.NullN() > 0 {
+			return fmt.Errorf("%s: patches without prominence (a --model none run): nothing to allocate", path)
+		}
 		if err := fn(&b); err != nil {
 			return err
 		}

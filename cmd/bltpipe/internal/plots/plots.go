@@ -62,6 +62,9 @@ type DocOptions struct {
 // pre-norm hidden state. The PNG is written to w.
 func Document(w io.Writer, d outputs.Document, text []byte, o DocOptions) error {
 	n := int(d.NumBytes)
+	if d.Entropies == nil && d.Prominence == nil {
+		return fmt.Errorf("plot %s: the document has no entropies: its run had no model (--model none)", d.ID)
+	}
 	if len(d.Entropies) != n+2 || len(d.Prominence) != n+2 {
 		return fmt.Errorf("plot %s: %d entropies and %d prominence values for %d bytes, want %d", d.ID, len(d.Entropies), len(d.Prominence), n, n+2)
 	}

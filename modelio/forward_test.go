@@ -356,3 +356,44 @@ func TestScorerBusy(t *testing.T) {
 		t.Errorf("Busy after a call = %v", s.Busy())
 	}
 }
+
+// TestWarm: Warm compiles every (streams, chunk) graph of one kind
+// concurrently; calls after it compile nothing and score as an unwarmed
+// Scorer does.
+func TestWarm(t *testing.T) {
+	w := testWeights(smallConfig(), 6)
+	o := ScorerOptions{ChunkLen: 128, BatchTokens: 4096, FewShapes: true}
+	warm, err := NewScorer(w, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := warm.Warm(true); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := warm.CompiledGraphs(), len(warm.streams)*len(warm.chunks); got != want {
+		t.Fatalf("Warm compiled %d graphs, want %d", got, want)
+	}
+	cold, err := NewScorer(w, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	docs := make([][]int32, 40)
+	for i := range docs {
+		docs[i] = randomTokens(r, 20+r.IntN(300))
+	}
+	got, err := warm.Score(docs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := warm.CompiledGraphs(); n != len(warm.streams)*len(warm.chunks) {
+		t.Errorf("%d graphs after scoring a warmed Scorer", n)
+	}
+	want, err := cold.Score(docs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Error("a warmed Scorer scores differently")
+	}
+}

@@ -2,6 +2,7 @@ package modelio
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -71,8 +72,13 @@ type Scorer struct {
 	streams []int // B buckets, ascending; the last is the most streams per call
 	chunks  []int // C buckets, ascending
 
-	execs    [2]*graph.Exec // [wantHidden]; portable, run on any replica's device
-	selectX  *graph.Exec    // gathers cache rows on the device (selectRows)
+	// execs holds one forward Exec per (wantHidden, stream bucket), each
+	// caching its chunk lengths' graphs; portable, they run on any
+	// replica's device. One Exec per shape rather than one for all: an
+	// Exec holds a lock while it compiles, so with a shared one every
+	// replica stalled ~20 s whenever one compiled a new stream count.
+	execs    map[execKey]*graph.Exec
+	selectX  *graph.Exec // gathers cache rows on the device (selectRows)
 	replicas []*replica
 	free     chan *replica
 
@@ -81,6 +87,13 @@ type Scorer struct {
 
 	tokens, slots atomic.Int64 // real tokens scored, and rows × chunk computed
 	busy          atomic.Int64 // nanoseconds replicas were held by Score calls
+}
+
+// execKey names a forward Exec: hidden states wanted or not, and the
+// stream count.
+type execKey struct {
+	hidden  bool
+	streams int
 }
 
 // replica is the model's state on one device. A tensor lives on one device,
@@ -192,13 +205,16 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 		qb = acceleratorQueryBlock
 	}
 	nGraphs := s.graphsPerExec()
-	for i, hidden := range []bool{false, true} {
+	s.execs = map[execKey]*graph.Exec{}
+	for _, hidden := range []bool{false, true} {
 		spec := forwardSpec{cfg: w.Config, dtype: s.dtype, wantHidden: hidden, queryBlock: qb}
-		e, err := graph.NewExec(be, spec.buildChunkGraph)
-		if err != nil {
-			return nil, fmt.Errorf("build forward graph: %w", err)
+		for _, b := range s.streams {
+			e, err := graph.NewExec(be, spec.buildChunkGraph)
+			if err != nil {
+				return nil, fmt.Errorf("build forward graph: %w", err)
+			}
+			s.execs[execKey{hidden, b}] = e.SetMaxCache(len(s.chunks)).WithName(fmt.Sprintf("blt_forward_%d_hidden_%v", b, hidden))
 		}
-		s.execs[i] = e.SetMaxCache(nGraphs).WithName(fmt.Sprintf("blt_forward_hidden_%v", hidden))
 	}
 	sel, err := graph.NewExec(be, selectCacheRows)
 	if err != nil {
@@ -280,6 +296,62 @@ func (s *Scorer) CompiledGraphs() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.compiled)
+}
+
+// Warm compiles every forward graph a Score call may need (each stream
+// count and chunk length, with hidden states or without), concurrently,
+// instead of one at a time as calls first need them: on an accelerator a
+// compile of the real-size model takes ~20 s, and a call that meets a new
+// stream count mid-run holds its device that long.
+func (s *Scorer) Warm(wantHidden bool) error {
+	r := <-s.free
+	defer func() { s.free <- r }()
+	cl := s.cfg.cacheLen()
+	type job struct {
+		b, c int
+		args []any
+	}
+	var jobs []job
+	for _, b := range s.streams {
+		for _, c := range s.chunks {
+			cos, sin, cached := s.ropeTensors(r, 0, c)
+			if !cached {
+				return fmt.Errorf("warm: RoPE tables of %d positions are not cached", c)
+			}
+			z := s.zeroCaches(r, b)
+			args := []any{
+				tensors.FromFlatDataAndDimensions(make([]int32, b*c), b, c),
+				tensors.FromFlatDataAndDimensions(filled(b*c, -1), b, c),
+				tensors.FromFlatDataAndDimensions(filled(b*cl, -2), b, cl),
+				cos, sin, z, z,
+			}
+			for _, w := range r.weights {
+				args = append(args, w)
+			}
+			jobs = append(jobs, job{b, c, args})
+		}
+	}
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() {
+			if errs[i] = s.execs[execKey{wantHidden, j.b}].PreCompile(j.args...); errs[i] != nil {
+				errs[i] = fmt.Errorf("compile forward (streams %d, chunk %d): %w", j.b, j.c, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i, j := range jobs {
+		for _, a := range j.args[:3] {
+			a.(*tensors.Tensor).FinalizeAll()
+		}
+		if errs[i] == nil {
+			s.mu.Lock()
+			s.compiled[[3]int{j.b, j.c, boolIdx(wantHidden)}] = true
+			s.mu.Unlock()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // stream is a sequence of whole documents processed in order.
@@ -387,7 +459,6 @@ func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocSco
 	}
 	kCache, vCache := s.zeroCaches(r, b), s.zeroCaches(r, b)
 	fresh := kCache // shared by k and v; never finalized here
-	exec := s.execs[boolIdx(wantHidden)]
 	results := make(chan chunkResult, 1)
 	var scatterErr error
 	scattered := make(chan struct{})
@@ -474,7 +545,7 @@ func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocSco
 		s.compiled[[3]int{b, c, boolIdx(wantHidden)}] = true
 		s.mu.Unlock()
 		s.slots.Add(int64(b * c))
-		res, _, err := exec.ExecWithGraphOnDevice(r.dev, args)
+		res, _, err := s.execs[execKey{wantHidden, b}].ExecWithGraphOnDevice(r.dev, args)
 		if err != nil {
 			return fmt.Errorf("forward (streams %d, chunk %d, %s device %d): %w", b, c, s.Backend(), r.dev, err)
 		}

@@ -146,6 +146,11 @@ func Model(c Config) (*modelio.Weights, *modelio.Scorer, error) {
 			return
 		}
 		e.scorer, e.err = modelio.NewScorer(e.weights, modelio.ScorerOptions{Backend: c.Backend, DType: c.DType, BatchTokens: c.batchTokens(), Devices: c.Devices})
+		if e.err == nil && !modelio.IsCPUBackendConfig(c.Backend) {
+			// Compile every shape now, together, rather than one by one
+			// mid-run (the CPU compiles in milliseconds, lazily).
+			e.err = e.scorer.Warm(c.Embeddings)
+		}
 		if e.err != nil {
 			e.err = fmt.Errorf("model %s: %w", c.ModelDir, e.err)
 		}
@@ -212,10 +217,13 @@ type patchFn struct {
 	inFlight []chan batchResult // oldest first
 }
 
-// maxInFlight is how many batches a DoFn instance has scored or queued
-// for the devices while it gathers the next one: one a device, plus one
-// waiting, so that no device idles while a batch is gathered.
-func (fn *patchFn) maxInFlight() int { return fn.scorer.Devices() + 1 }
+// maxInFlight is how many batches a DoFn instance has out while it
+// gathers the next one. A batch is out from the moment it is gathered
+// until it is emitted: queued for a device, on it, then patched and pooled
+// on the CPU. Two a device plus one keeps every device fed while earlier
+// batches pool: with one a device plus one, two H100s stood idle 22% of
+// the time behind the pooling of finished batches (the model 78% busy).
+func (fn *patchFn) maxInFlight() int { return 2*fn.scorer.Devices() + 1 }
 
 type batchResult struct {
 	out    []record.Scored

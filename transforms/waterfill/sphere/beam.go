@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sort"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -87,11 +88,22 @@ func planFrom(c alloc.Config, statsIter func(*waterfill.Stats) bool) (*alloc.Pla
 
 var sphereShards = beam.NewCounter("bltpipe", "sphere_shards")
 
-// shardFn writes the sphere shard of one patches shard.
+// shardFn writes the sphere shard of one patches shard. A bundle's shards
+// are written concurrently, up to one per core: prism hands the whole
+// PCollection to one bundle, and one shard after another made this pass
+// (a read of five columns of every patches file) the tail of a GPU run.
+// Results are emitted from the DoFn's own calls, oldest first.
 type shardFn struct {
 	Config Config
 
-	plan *alloc.Plan // from the side input, which is the same for every element
+	plan    *alloc.Plan // from the side input, which is the same for every element
+	slots   chan struct{}
+	pending []chan shardDone
+}
+
+type shardDone struct {
+	r   ShardResult
+	err error
 }
 
 func (fn *shardFn) ProcessElement(ctx context.Context, info record.ShardInfo, statsIter func(*waterfill.Stats) bool, emit func(ShardResult)) error {
@@ -102,13 +114,52 @@ func (fn *shardFn) ProcessElement(ctx context.Context, info record.ShardInfo, st
 		}
 		fn.plan = pl
 	}
-	rel := SphereName(info.Path)
-	r, err := AllocateShard(ctx, fn.plan, fsio.Join(fn.Config.Output, info.Path), fsio.Join(fn.Config.Output, rel), rel)
-	if err != nil {
-		return err
+	if fn.slots == nil {
+		fn.slots = make(chan struct{}, runtime.GOMAXPROCS(0))
 	}
-	sphereShards.Inc(ctx, 1)
-	emit(r)
+	rel := SphereName(info.Path)
+	done := make(chan shardDone, 1)
+	fn.pending = append(fn.pending, done)
+	fn.slots <- struct{}{} // waits while every core has a shard
+	go func() {
+		defer func() { <-fn.slots }()
+		r, err := AllocateShard(ctx, fn.plan, fsio.Join(fn.Config.Output, info.Path), fsio.Join(fn.Config.Output, rel), rel)
+		done <- shardDone{r, err}
+	}()
+	return fn.emitDone(ctx, emit, false)
+}
+
+// FinishBundle waits for the bundle's shards (Beam requires the side input
+// in its signature too).
+func (fn *shardFn) FinishBundle(ctx context.Context, _ func(*waterfill.Stats) bool, emit func(ShardResult)) error {
+	return fn.emitDone(ctx, emit, true)
+}
+
+// emitDone emits the finished shards at the head of pending, waiting for
+// all of them when all is set.
+func (fn *shardFn) emitDone(ctx context.Context, emit func(ShardResult), all bool) error {
+	for len(fn.pending) > 0 {
+		var d shardDone
+		if all {
+			d = <-fn.pending[0]
+		} else {
+			select {
+			case d = <-fn.pending[0]:
+			default:
+				return nil
+			}
+		}
+		fn.pending = fn.pending[1:]
+		if d.err != nil {
+			for _, p := range fn.pending { // let the others finish before failing
+				<-p
+			}
+			fn.pending = nil
+			return d.err
+		}
+		sphereShards.Inc(ctx, 1)
+		emit(d.r)
+	}
 	return nil
 }
 

@@ -8,7 +8,8 @@
 # bench/e2e_inputs.py) and a random real-size model, once per device count
 # in E2E_DEVICES (default "1"), with --embeddings $E2E_EMBEDDINGS (default
 # patch: 3 KB of output per 4-byte patch, so the output goes to
-# $E2E_OUT, default /dev/shm), and prints the steady and whole-run rates.
+# $E2E_OUT, default /dev/shm), and prints the steady and whole-run rates,
+# then the CPU side alone on the same input (--model none).
 set -u
 for f in .dev/*.gz; do [ -e "$f" ] && gunzip -kf "$f"; done
 for f in .dev/*.xz; do [ -e "$f" ] && xz -dkf "$f"; done
@@ -45,4 +46,10 @@ if [ -n "${E2E_FILES:-}" ]; then
     grep -E "wall_seconds|tokens_per_second" "$out/_TIMING.json"
     rm -rf "$out"
   done
+  # The CPU side alone on this host (--model none): what would feed the GPUs.
+  echo "# CPU side, no model pass: --model none --patching static"
+  out=${E2E_OUT:-/dev/shm}/bltpipe-e2e-cpu
+  /usr/bin/time -f "%e s wall, %U s user" "$BIN" run --input /tmp/bltpipe-fw --output "$out" --model none --patching static \
+    --progress 0 2>&1 | grep -E "done in|^  bytes |^  patches | s wall"
+  rm -rf "$out"
 fi

@@ -8,7 +8,7 @@
 // backend, loaded on first use: Beam Go never calls Teardown, so a DoFn
 // instance must not own the model) and document batching (up to
 // BatchTokens tokens per model call, flushed in FinishBundle). Batches run
-// in the background, at most one per device plus one per DoFn instance, so
+// in the background, at most two per device plus one per DoFn instance, so
 // reading, tokenizing and writing overlap the model; results are emitted in
 // input order.
 package patch

@@ -72,8 +72,8 @@ func TestCompiledGraphsFor1000Docs(t *testing.T) {
 		}
 	}
 	flush()
-	t.Logf("1,000 documents compiled %d graphs (limit %d)", s.CompiledGraphs(), s.graphsPerExec())
-	if s.CompiledGraphs() > s.graphsPerExec() || s.CompiledGraphs() == 0 {
-		t.Errorf("compiled %d graphs, bucket limit %d", s.CompiledGraphs(), s.graphsPerExec())
+	t.Logf("1,000 documents compiled %d graphs (limit %d)", s.CompiledGraphs(), s.shapeCount())
+	if s.CompiledGraphs() > s.shapeCount() || s.CompiledGraphs() == 0 {
+		t.Errorf("compiled %d graphs, bucket limit %d", s.CompiledGraphs(), s.shapeCount())
 	}
 }

@@ -204,7 +204,7 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 	if qb == 0 && few {
 		qb = acceleratorQueryBlock
 	}
-	nGraphs := s.graphsPerExec()
+	nGraphs := s.shapeCount()
 	s.execs = map[execKey]*graph.Exec{}
 	for _, hidden := range []bool{false, true} {
 		spec := forwardSpec{cfg: w.Config, dtype: s.dtype, wantHidden: hidden, queryBlock: qb}
@@ -224,8 +224,9 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 	return s, nil
 }
 
-// graphsPerExec is the number of (streams, chunk) shapes a Scorer may compile.
-func (s *Scorer) graphsPerExec() int { return len(s.streams) * len(s.chunks) }
+// shapeCount is the number of (streams, chunk) shapes a Scorer may compile
+// for each kind of forward (with hidden states or without).
+func (s *Scorer) shapeCount() int { return len(s.streams) * len(s.chunks) }
 
 // streamBucket is the smallest stream count compiled for that holds n rows.
 func (s *Scorer) streamBucket(n int) int {

@@ -70,10 +70,10 @@ func TestSidecarsQueriedBySQLite3CLI(t *testing.T) {
 		// a base table.
 		quoted := "'" + strings.ReplaceAll(id, "'", "''") + "'"
 		for q, indexes := range map[string][]string{
-			"SELECT * FROM nodes WHERE doc_id = " + quoted + " ORDER BY patch_index": {"nodes_by_offset", "patches_by_doc"},
+			"SELECT * FROM nodes WHERE doc_id = " + quoted + " ORDER BY patch_index": {"nodes_by_offset", "INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 			"SELECT * FROM nodes WHERE id = 7":                                       {"INTEGER PRIMARY KEY"},
 			"SELECT * FROM edges WHERE dst = 7":                                      {"edges_by_dst", "INTEGER PRIMARY KEY"},
-			"SELECT * FROM edges WHERE src = 7":                                      {"patches_by_parent", "INTEGER PRIMARY KEY"},
+			"SELECT * FROM edges WHERE src = 7":                                      {"INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		} {
 			plan := query(db, "EXPLAIN QUERY PLAN "+q)
 			for _, ix := range indexes {

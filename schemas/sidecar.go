@@ -28,7 +28,10 @@ package schemas
 // and the views nodes and edges add the patch nodes and their contains and
 // next edges to the other nodes (node_rows) and edges (edge_rows). Queries
 // use nodes and edges; writing a patch is one narrow row, not a node with
-// its strings and two edges (SidecarIndexes keeps lookups indexed).
+// its strings and two edges. A branch's patches, and a segment's, have
+// consecutive ids, first_patch … last_patch of its node_rows row: the
+// views find them by rowid range, so patch_leaves carries no index
+// (SidecarIndexes keeps the other lookups indexed).
 const SidecarDDL = `
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -52,7 +55,9 @@ CREATE TABLE node_rows (
   segment_index   INTEGER,
   byte_offset     INTEGER,
   byte_length     INTEGER,
-  meta            TEXT
+  meta            TEXT,
+  first_patch     INTEGER,
+  last_patch      INTEGER
 );
 CREATE TABLE patch_leaves (
   id              INTEGER PRIMARY KEY,
@@ -79,11 +84,12 @@ CREATE VIEW nodes (id, kind, label, source, trunk, member, format, size, sha256,
   UNION ALL
   SELECT p.id, 'patch', b.doc_id || '/' || p.patch_index, b.source, b.trunk, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
          b.modality, b.doc_id, NULL, p.patch_index, p.byte_offset, p.byte_length, NULL, p.mean_entropy, p.mean_prominence
-    FROM node_rows b JOIN patch_leaves p ON p.branch = b.id;
+    FROM node_rows b JOIN patch_leaves p ON p.branch = b.id AND p.id BETWEEN b.first_patch AND b.last_patch;
 CREATE VIEW edges (src, dst, kind) AS
   SELECT src, dst, kind FROM edge_rows
   UNION ALL
-  SELECT parent, id, 'contains' FROM patch_leaves
+  SELECT s.id, p.id, 'contains' FROM node_rows s JOIN patch_leaves p
+      ON p.parent = s.id AND p.id BETWEEN s.first_patch AND s.last_patch
   UNION ALL
   SELECT p.id, q.id, 'next' FROM patch_leaves p JOIN patch_leaves q
       ON q.id = p.id + 1 AND p.id = q.id - 1 AND q.branch = p.branch;
@@ -91,16 +97,16 @@ CREATE VIEW edges (src, dst, kind) AS
 
 // SidecarIndexes are created after the rows are loaded (faster bulk load):
 // nodes by document and byte offset inside it, by trunk, by source path;
-// edges by destination; patch leaves by document (patch order) and by
-// contains parent. Lookups through the nodes and edges views use them (no
-// scan of a whole table): pipelines/sidecar_test.go checks the plans.
+// edges by destination. Patch leaves need no index: a branch's patches,
+// and a segment's, are a range of consecutive ids (first_patch …
+// last_patch of its node_rows row), which the views look up by rowid.
+// Lookups through the nodes and edges views use these (no scan of a whole
+// table): pipelines/sidecar_test.go checks the plans.
 const SidecarIndexes = `
 CREATE INDEX nodes_by_offset ON node_rows (doc_id, byte_offset);
 CREATE INDEX nodes_by_trunk ON node_rows (trunk, kind);
 CREATE INDEX nodes_by_source ON node_rows (source, member);
 CREATE INDEX edges_by_dst ON edge_rows (dst, kind);
-CREATE INDEX patches_by_doc ON patch_leaves (branch, patch_index);
-CREATE INDEX patches_by_parent ON patch_leaves (parent);
 `
 
 // Sidecar node and edge kinds.

@@ -50,6 +50,7 @@ type node struct {
 	trunk, member, format, size, sha256      any
 	reject, view, viewIndex, modality, docID any
 	segmentIndex, offset, length, meta       any
+	firstPatch, lastPatch                    any // the patch ids under a branch or segment
 }
 
 func newSidecar(final string, meta map[string]string) (*sidecar, error) {
@@ -95,13 +96,13 @@ const sidecarBatch = 64
 const patchBatch = 256
 
 const (
-	nodeCols  = 18
+	nodeCols  = 20
 	patchCols = 8
 )
 
 func insertNodes(rows int) string {
 	return `INSERT INTO node_rows (id, kind, label, source, trunk, member, format, size, sha256, reject,
-		view, view_index, modality, doc_id, segment_index, byte_offset, byte_length, meta)
+		view, view_index, modality, doc_id, segment_index, byte_offset, byte_length, meta, first_patch, last_patch)
 		VALUES ` + placeholders(rows, nodeCols)
 }
 
@@ -125,7 +126,7 @@ func placeholders(rows, cols int) string {
 func (g *sidecar) addNode(n node) (int64, error) {
 	g.nextID++
 	g.nodes = append(g.nodes, g.nextID, n.kind, n.label, n.source, n.trunk, n.member, n.format, n.size, n.sha256, n.reject,
-		n.view, n.viewIndex, n.modality, n.docID, n.segmentIndex, n.offset, n.length, n.meta)
+		n.view, n.viewIndex, n.modality, n.docID, n.segmentIndex, n.offset, n.length, n.meta, n.firstPatch, n.lastPatch)
 	if len(g.nodes) == sidecarBatch*nodeCols {
 		if _, err := g.node.Exec(g.nodes...); err != nil {
 			return 0, err
@@ -255,9 +256,35 @@ func (g *sidecar) add(sc record.Scored) error {
 	if view == "" {
 		view = d.Modality
 	}
+	// Ids: the branch, then its segments, then its patches. Each patch
+	// hangs under the segment holding its first byte (byte_offset), or
+	// under the branch when no segment does (gaps, the EOS patch,
+	// documents without segments); a segment's patches are consecutive.
+	firstPatch := g.nextID + 2 + int64(len(o.Segments))
+	parentSeg := make([]int, len(sc.Patches)) // segment index, or -1 for the branch
+	segRange := make([][2]any, len(o.Segments))
+	for i, j := 0, 0; i < len(sc.Patches); i++ {
+		p := sc.Patches[i]
+		for j < len(o.Segments) && o.Segments[j].End <= p.ByteOffset {
+			j++
+		}
+		parentSeg[i] = -1
+		if j < len(o.Segments) && o.Segments[j].Start <= p.ByteOffset {
+			parentSeg[i] = j
+			id := firstPatch + int64(i)
+			if segRange[j][0] == nil {
+				segRange[j][0] = id
+			}
+			segRange[j][1] = id
+		}
+	}
+	var brFirst, brLast any
+	if len(sc.Patches) > 0 {
+		brFirst, brLast = firstPatch, firstPatch+int64(len(sc.Patches))-1
+	}
 	br, err := g.addNode(node{kind: schemas.NodeBranch, label: view, source: d.Source, trunk: trunk,
 		view: view, viewIndex: o.ViewIndex, modality: d.Modality, docID: d.ID, offset: int64(0), length: int64(len(d.Data)),
-		meta: nullIfEmpty(o.ViewMeta)})
+		meta: nullIfEmpty(o.ViewMeta), firstPatch: brFirst, lastPatch: brLast})
 	if err != nil {
 		return err
 	}
@@ -279,7 +306,7 @@ func (g *sidecar) add(sc record.Scored) error {
 	for i, sp := range o.Segments {
 		if segs[i], err = g.addNode(node{kind: schemas.NodeSegment, label: sp.Label, source: d.Source, trunk: trunk,
 			modality: d.Modality, docID: d.ID, segmentIndex: i, offset: sp.Start, length: sp.End - sp.Start,
-			meta: nullIfEmpty(sp.Meta)}); err != nil {
+			meta: nullIfEmpty(sp.Meta), firstPatch: segRange[i][0], lastPatch: segRange[i][1]}); err != nil {
 			return err
 		}
 		if err := g.addEdge(br, segs[i], schemas.EdgeContains); err != nil {
@@ -292,18 +319,19 @@ func (g *sidecar) add(sc record.Scored) error {
 		}
 	}
 	// Patch leaves: their contains and next edges are derived by the edges
-	// view (parent column; consecutive ids within the document).
-	j := 0
+	// view (parent column and id ranges; consecutive ids within the
+	// document).
 	for i, p := range sc.Patches {
-		for j < len(o.Segments) && o.Segments[j].End <= p.ByteOffset {
-			j++
-		}
 		parent := br
-		if j < len(o.Segments) && o.Segments[j].Start <= p.ByteOffset {
-			parent = segs[j]
+		if k := parentSeg[i]; k >= 0 {
+			parent = segs[k]
 		}
-		if _, err := g.addPatch(br, parent, i, p); err != nil {
+		id, err := g.addPatch(br, parent, i, p)
+		if err != nil {
 			return err
+		}
+		if id != firstPatch+int64(i) {
+			return fmt.Errorf("sidecar: patch %d of %q got id %d, want %d", i, d.ID, id, firstPatch+int64(i))
 		}
 		g.leaves++
 	}

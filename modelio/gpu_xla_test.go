@@ -68,8 +68,8 @@ func TestAcceleratorMatchesCPU(t *testing.T) {
 	}
 }
 
-// TestAcceleratorBF16OnDefaultModel compares the accelerator's bf16 and f32
-// paths on the shipped model over real text (this package's sources and the
+// TestAcceleratorBF16OnDefaultModel compares the accelerator's bf16 and f16
+// paths with its f32 one on the shipped model over real text (this package's sources and the
 // model's README): |Δentropy| percentiles and the share of token positions
 // whose patch-start decision (calibrated global threshold) agrees.
 func TestAcceleratorBF16OnDefaultModel(t *testing.T) {
@@ -102,28 +102,31 @@ func TestAcceleratorBF16OnDefaultModel(t *testing.T) {
 		}
 		return out
 	}
-	f32, bf16 := score("f32"), score("bf16")
+	f32 := score("f32")
 	thr := float32(w.Config.Patching.Threshold)
-	var d []float64
-	agree, total := 0, 0
-	for i := range docs {
-		for j := range docs[i] {
-			d = append(d, math.Abs(float64(f32[i].Entropies[j]-bf16[i].Entropies[j])))
-			if j >= 1 && j+1 < len(docs[i]) { // start decision of position j+1
-				total++
-				if (f32[i].Entropies[j] > thr) == (bf16[i].Entropies[j] > thr) {
-					agree++
+	for _, dtype := range []string{"bf16", "f16"} {
+		half := score(dtype)
+		var d []float64
+		agree, total := 0, 0
+		for i := range docs {
+			for j := range docs[i] {
+				d = append(d, math.Abs(float64(f32[i].Entropies[j]-half[i].Entropies[j])))
+				if j >= 1 && j+1 < len(docs[i]) { // start decision of position j+1
+					total++
+					if (f32[i].Entropies[j] > thr) == (half[i].Entropies[j] > thr) {
+						agree++
+					}
 				}
 			}
 		}
-	}
-	slices.Sort(d)
-	p := func(q float64) float64 { return d[int(q*float64(len(d)-1))] }
-	share := float64(agree) / float64(total)
-	t.Logf("default model, %d tokens: bf16 vs f32 |Δentropy| p50 %.3g p99 %.3g max %.3g nats; patch-start agreement %.4f (threshold %.4f)",
-		len(d), p(0.5), p(0.99), d[len(d)-1], share, thr)
-	if p(0.99) > 0.02 || share < 0.99 {
-		t.Errorf("bf16 vs f32: p99 |Δentropy| %g (want ≤ 0.02), agreement %.4f (want ≥ 0.99)", p(0.99), share)
+		slices.Sort(d)
+		p := func(q float64) float64 { return d[int(q*float64(len(d)-1))] }
+		share := float64(agree) / float64(total)
+		t.Logf("default model, %d tokens: %s vs f32 |Δentropy| p50 %.3g p99 %.3g max %.3g nats; patch-start agreement %.4f (threshold %.4f)",
+			len(d), dtype, p(0.5), p(0.99), d[len(d)-1], share, thr)
+		if p(0.99) > 0.02 || share < 0.99 {
+			t.Errorf("%s vs f32: p99 |Δentropy| %g (want ≤ 0.02), agreement %.4f (want ≥ 0.99)", dtype, p(0.99), share)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/x448/float16"
 )
 
 // ScorerOptions configure a Scorer. Zero values pick sensible defaults.
@@ -22,7 +23,7 @@ type ScorerOptions struct {
 	// Backend is a GoMLX backend config: "" ($GOMLX_BACKEND, else simplego),
 	// "simplego", or "xla:/abs/path/xla_cuda_plugin.so" (build tag xla).
 	Backend string
-	// DType is the compute dtype of matmuls: "f32" or "bf16". Default: f32 on
+	// DType is the compute dtype of matmuls: "f32", "bf16" or "f16". Default: f32 on
 	// the CPU backend, bf16 elsewhere. Norm statistics, softmax and entropy
 	// are always computed in f32.
 	DType string
@@ -149,8 +150,15 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 		s.dtype = dtypes.Float32
 	case "bf16", "bfloat16":
 		s.dtype = dtypes.BFloat16
+	case "f16", "float16":
+		// Same tensor-core rate as bf16 on GPUs, 8× finer rounding; the
+		// pure-Go backend has no float16 arithmetic.
+		if IsCPUBackend(be) {
+			return nil, fmt.Errorf("dtype f16 needs an accelerator backend (%s has no float16); use f32 or bf16", be)
+		}
+		s.dtype = dtypes.Float16
 	default:
-		return nil, fmt.Errorf("unknown dtype %q (want f32 or bf16)", o.DType)
+		return nil, fmt.Errorf("unknown dtype %q (want f32, bf16 or f16)", o.DType)
 	}
 	batch := cmp.Or(o.BatchTokens, 4096)
 	few := o.FewShapes || !IsCPUBackend(be)
@@ -239,14 +247,25 @@ func (s *Scorer) streamBucket(n int) int {
 }
 
 func (s *Scorer) toTensor(data []float32, dims []int, keepF32 bool) *tensors.Tensor {
-	if s.dtype == dtypes.BFloat16 && !keepF32 {
-		bf := make([]bfloat16.BFloat16, len(data))
-		for i, v := range data {
-			bf[i] = bfloat16.FromFloat32(v)
-		}
-		return tensors.FromFlatDataAndDimensions(bf, dims...)
+	if keepF32 {
+		return tensors.FromFlatDataAndDimensions(slices.Clone(data), dims...)
+	}
+	switch s.dtype {
+	case dtypes.BFloat16:
+		return tensors.FromFlatDataAndDimensions(convert(data, bfloat16.FromFloat32), dims...)
+	case dtypes.Float16:
+		return tensors.FromFlatDataAndDimensions(convert(data, float16.Fromfloat32), dims...)
 	}
 	return tensors.FromFlatDataAndDimensions(slices.Clone(data), dims...)
+}
+
+// convert maps data through to (a float32 → half-precision conversion).
+func convert[T any](data []float32, to func(float32) T) []T {
+	out := make([]T, len(data))
+	for i, v := range data {
+		out[i] = to(v)
+	}
+	return out
 }
 
 // ScoreTokens is how many tokens one Score call should carry to keep the
@@ -278,10 +297,13 @@ func (s *Scorer) Config() Config { return s.cfg }
 // Dim is the width of hidden states.
 func (s *Scorer) Dim() int { return s.cfg.Dim }
 
-// DType is the compute dtype name ("f32" or "bf16").
+// DType is the compute dtype name ("f32", "bf16" or "f16").
 func (s *Scorer) DType() string {
-	if s.dtype == dtypes.BFloat16 {
+	switch s.dtype {
+	case dtypes.BFloat16:
 		return "bf16"
+	case dtypes.Float16:
+		return "f16"
 	}
 	return "f32"
 }
@@ -684,8 +706,11 @@ func (s *Scorer) ropeTensors(r *replica, start, c int) (cos, sin *tensors.Tensor
 func (s *Scorer) newZeroCache(b int) *tensors.Tensor {
 	cfg := s.cfg
 	dims := []int{cfg.NLayers, b, cfg.cacheLen(), cfg.KVHeads(), cfg.HeadDimension()}
-	if s.dtype == dtypes.BFloat16 {
+	switch s.dtype {
+	case dtypes.BFloat16:
 		return tensors.FromFlatDataAndDimensions(make([]bfloat16.BFloat16, prod(dims)), dims...)
+	case dtypes.Float16:
+		return tensors.FromFlatDataAndDimensions(make([]float16.Float16, prod(dims)), dims...)
 	}
 	return tensors.FromFlatDataAndDimensions(make([]float32, prod(dims)), dims...)
 }

@@ -64,7 +64,7 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	seqLen := fs.Int("seq-len", 8192, "tokens per document")
 	seconds := fs.Float64("seconds", 20, "measure for about `T` seconds after warm-up")
 	backend := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND, else simplego)")
-	dtype := fs.String("dtype", "", "compute dtype: f32 or bf16 (default f32 on CPU, bf16 on GPU)")
+	dtype := fs.String("dtype", "", "compute dtype: f32, bf16 or f16 (GPU only) (default f32 on CPU, bf16 on GPU)")
 	peak := fs.Float64("peak-tflops", 790, "dense bf16 peak of the device in TFLOP/s, for the percentage")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	window := fs.Int("window", 0, "override the sliding window (keys per query; 0: the model's)")

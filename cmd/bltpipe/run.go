@@ -150,7 +150,7 @@ func parseRunFlags(args []string, stdout io.Writer) (runFlags, error) {
 	keep := fs.String("keep-columns", "", "comma-separated metadata `columns` to carry into documents/")
 	segmenter := fs.String("segmenter", "", "pretokenize `segmenter` (default: modality detector if built in, else basic)")
 	backend := fs.String("backend", "", "GoMLX `backend` (default: $GOMLX_BACKEND or simplego)")
-	dtype := fs.String("dtype", "", "compute `dtype`: f32 or bf16 (default: backend's)")
+	dtype := fs.String("dtype", "", "compute `dtype`: f32, bf16 or f16 (GPU only) (default: backend's)")
 	splitMB := fs.Int64("jsonl-split-mb", 64, "size of a JSONL input split in `MiB` (uncompressed files)")
 	rgPerSplit := fs.Int64("row-groups-per-split", 1, "Parquet row groups per input split")
 	resume := fs.Bool("resume", true, "skip input splits an earlier run into --output finished with the same configuration and input")

@@ -30,7 +30,7 @@ for args in \
   "--seq-len 8192 --batch-tokens 65536 --chunk-len 2048" \
   "--seq-len 8192 --batch-tokens 131072 --chunk-len 8192" \
   "--seq-len 512 --batch-tokens 65536 --chunk-len 512" \
-  "--seq-len 9216 --batch-tokens 65536 --chunk-len 2048 --ragged --hidden" ; do
+  "--seq-len 9216 --batch-tokens 65536 --chunk-len 2048 --ragged --pool 4" ; do
   "$BIN" bench model --size real --seconds "$SECONDS_EACH" --json $args 2>&1 | tail -3
 done
 python3 bench/torch_baseline.py --seconds "$SECONDS_EACH" --configs 512x128,8192x8 2>&1 | grep -v Warning | tail -6

@@ -30,12 +30,12 @@ func BenchmarkScoreCPU(b *testing.B) {
 				docs = append(docs, d)
 				total += len(d)
 			}
-			if _, err := s.Score(docs, false); err != nil { // compile outside the timer
+			if _, err := s.Score(docs, nil); err != nil { // compile outside the timer
 				b.Fatal(err)
 			}
 			b.ResetTimer()
 			for range b.N {
-				if _, err := s.Score(docs, false); err != nil {
+				if _, err := s.Score(docs, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -59,7 +59,7 @@ func TestCompiledGraphsFor1000Docs(t *testing.T) {
 	var batch [][]int32
 	tokens := 0
 	flush := func() {
-		if _, err := s.Score(batch, false); err != nil {
+		if _, err := s.Score(batch, nil); err != nil {
 			t.Fatal(err)
 		}
 		batch, tokens = nil, 0

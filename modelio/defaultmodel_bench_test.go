@@ -47,13 +47,13 @@ func BenchmarkScoreDefaultModel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.Score(docs[:1], false); err != nil { // compile outside the timer
+	if _, err := s.Score(docs[:1], nil); err != nil { // compile outside the timer
 		b.Fatal(err)
 	}
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := s.Score(docs, false); err != nil {
+		if _, err := s.Score(docs, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -45,7 +45,7 @@ func compareToReference(t *testing.T, w *Weights, docs [][]int32, got []DocScore
 			maxDH = math.Max(maxDH, dh)
 			var num, den, norm float64
 			for d := range dim {
-				diff := float64(got[di].Hidden[i*dim+d]) - ref.hidden[i][d]
+				diff := float64(got[di].Pooled[i*dim+d]) - ref.hidden[i][d]
 				num += diff * diff
 				den += ref.hidden[i][d] * ref.hidden[i][d]
 			}
@@ -116,7 +116,7 @@ func TestForwardMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.Score(tc.docs, true)
+			got, err := s.Score(tc.docs, TokenCut)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,14 +163,14 @@ func TestScoreEdgeCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Score([][]int32{{}, {1}, {}}, false)
+	got, err := s.Score([][]int32{{}, {1}, {}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 3 || len(got[0].Entropies) != 0 || len(got[1].Entropies) != 1 || got[1].Hidden != nil {
+	if len(got) != 3 || len(got[0].Entropies) != 0 || len(got[1].Entropies) != 1 || got[1].Pooled != nil {
 		t.Fatalf("unexpected shapes: %+v", got)
 	}
-	if _, err := s.Score([][]int32{{1, 300}}, false); err == nil {
+	if _, err := s.Score([][]int32{{1, 300}}, nil); err == nil {
 		t.Fatal("token 300 accepted, want an out-of-vocabulary error")
 	}
 	for dtype, want := range map[string]string{"f16": "needs an accelerator", "f8": "unknown dtype"} {
@@ -204,7 +204,7 @@ func TestConcurrentScoreAndDevices(t *testing.T) {
 	}
 	want := make([][]DocScore, len(batches))
 	for i, b := range batches {
-		if want[i], err = s.Score(b, true); err != nil {
+		if want[i], err = s.Score(b, TokenCut); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -212,7 +212,7 @@ func TestConcurrentScoreAndDevices(t *testing.T) {
 	errs := make([]error, len(batches))
 	var wg sync.WaitGroup
 	for i, b := range batches {
-		wg.Go(func() { got[i], errs[i] = s.Score(b, true) })
+		wg.Go(func() { got[i], errs[i] = s.Score(b, TokenCut) })
 	}
 	wg.Wait()
 	for i := range batches {
@@ -251,7 +251,7 @@ func mustScore(t *testing.T, w *Weights, o ScorerOptions, docs [][]int32) []DocS
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := s.Score(docs, true)
+	out, err := s.Score(docs, TokenCut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,13 +265,13 @@ func assertClose(t *testing.T, what string, a, b DocScore, tol float64) {
 	if len(a.Entropies) != len(b.Entropies) {
 		t.Fatalf("%s: lengths %d and %d", what, len(a.Entropies), len(b.Entropies))
 	}
-	dim := len(a.Hidden) / max(1, len(a.Entropies))
+	dim := len(a.Pooled) / max(1, len(a.Entropies))
 	worstH, worstRel := 0.0, 0.0
 	for i := range a.Entropies {
 		worstH = math.Max(worstH, math.Abs(float64(a.Entropies[i]-b.Entropies[i])))
 		var num, den float64
 		for d := range dim {
-			x, y := float64(a.Hidden[i*dim+d]), float64(b.Hidden[i*dim+d])
+			x, y := float64(a.Pooled[i*dim+d]), float64(b.Pooled[i*dim+d])
 			num += (x - y) * (x - y)
 			den += x * x
 		}
@@ -336,7 +336,7 @@ func TestFewShapesFillRows(t *testing.T) {
 	for i := range docs {
 		docs[i] = randomTokens(r, 100)
 	}
-	if _, err := s.Score(docs, false); err != nil {
+	if _, err := s.Score(docs, nil); err != nil {
 		t.Fatal(err)
 	}
 	tok, slots := s.Utilization()
@@ -354,7 +354,7 @@ func TestScorerBusy(t *testing.T) {
 	if s.Busy() != 0 {
 		t.Fatalf("Busy before any call = %v", s.Busy())
 	}
-	if _, err := s.Score([][]int32{randomTokens(rand.New(rand.NewPCG(1, 2)), 50)}, false); err != nil {
+	if _, err := s.Score([][]int32{randomTokens(rand.New(rand.NewPCG(1, 2)), 50)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if s.Busy() <= 0 {
@@ -387,14 +387,14 @@ func TestWarm(t *testing.T) {
 	for i := range docs {
 		docs[i] = randomTokens(r, 20+r.IntN(300))
 	}
-	got, err := warm.Score(docs, true)
+	got, err := warm.Score(docs, TokenCut)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := warm.CompiledGraphs(); n != len(warm.streams)*len(warm.chunks) {
 		t.Errorf("%d graphs after scoring a warmed Scorer", n)
 	}
-	want, err := cold.Score(docs, true)
+	want, err := cold.Score(docs, TokenCut)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestAcceleratorMatchesCPU(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := s.Score(docs, true)
+		out, err := s.Score(docs, TokenCut)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestAcceleratorBF16OnDefaultModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := s.Score(docs, false)
+		out, err := s.Score(docs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +160,7 @@ func TestAcceleratorReplicas(t *testing.T) {
 	errs := make([]error, len(batches))
 	var wg sync.WaitGroup
 	for i, b := range batches {
-		wg.Go(func() { got[i], errs[i] = two.Score(b, false) })
+		wg.Go(func() { got[i], errs[i] = two.Score(b, nil) })
 	}
 	wg.Wait()
 	worst := 0.0
@@ -168,7 +168,7 @@ func TestAcceleratorReplicas(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
-		want, err := one.Score(b, false)
+		want, err := one.Score(b, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

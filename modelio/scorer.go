@@ -23,9 +23,14 @@ type ScorerOptions struct {
 	// Backend is a GoMLX backend config: "" ($GOMLX_BACKEND, else simplego),
 	// "simplego", or "xla:/abs/path/xla_cuda_plugin.so" (build tag xla).
 	Backend string
-	// DType is the compute dtype of matmuls: "f32", "bf16" or "f16". Default: f32 on
-	// the CPU backend, bf16 elsewhere. Norm statistics, softmax and entropy
-	// are always computed in f32.
+	// DType is the compute dtype of matmuls: "f32", "bf16" or "f16"
+	// (accelerators only). Default: f32 on the CPU backend, f16 elsewhere:
+	// on an H100 f16 runs at bf16's speed (within 2%) and its entropies
+	// track f32's 7× closer (p99 |Δ| 0.0045 nats against bf16's 0.032,
+	// bench/RESULTS.md). Norm statistics, softmax, entropy and the residual
+	// stream are always f32; an activation beyond f16's range (65504)
+	// turns the document's entropies non-finite, and the patch stage
+	// rejects it, naming the token.
 	DType string
 	// BatchTokens bounds the tokens of one forward call (streams × chunk).
 	// Default 4096.
@@ -54,11 +59,30 @@ type ScorerOptions struct {
 	Devices int
 }
 
-// DocScore holds the per-token outputs for one document.
+// DocScore holds the model's outputs for one document.
 type DocScore struct {
 	Entropies  []float32 // [n] nats
 	Prominence []float32 // [n] L2 norm of the pre-norm hidden state
-	Hidden     []float32 // [n·dim] pre-norm hidden states, only when asked for
+	// With a Cut: the patch lengths it returned, and each patch's mean
+	// pre-norm hidden state, back to back ([len(Lengths)·dim]), pooled on
+	// the device. CutErr is the Cut's error for this document (then both
+	// are nil).
+	Lengths []int32
+	Pooled  []float32
+	CutErr  error
+}
+
+// A Cut gives the patch lengths of document doc (an index into Score's
+// docs) from its per-token entropies; the lengths must be ≥ 1 and sum to
+// the document's token count. Score calls it once per document,
+// concurrently, after the model pass and before pooling. An error concerns
+// that document only (DocScore.CutErr).
+type Cut func(doc int, entropies []float32) ([]int32, error)
+
+// TokenCut cuts every document into one-token patches: Pooled then holds
+// the per-token pre-norm hidden states.
+func TokenCut(_ int, entropies []float32) ([]int32, error) {
+	return filled(len(entropies), 1), nil
 }
 
 // Scorer runs the entropy model over batches of documents. It is safe for
@@ -80,6 +104,8 @@ type Scorer struct {
 	// replica stalled ~20 s whenever one compiled a new stream count.
 	execs    map[execKey]*graph.Exec
 	selectX  *graph.Exec // gathers cache rows on the device (selectRows)
+	pools    poolExecs   // patch pooling (pool.go)
+	hostPool sync.Pool   // *[]float32 buffers for patch vectors (hostFloats)
 	replicas []*replica
 	free     chan *replica
 
@@ -109,11 +135,9 @@ type replica struct {
 	// rope holds RoPE tables per (start, chunk) for starts below ropeCacheEnd,
 	// which covers every chunk of a call up to that position.
 	rope map[[2]int][2]*tensors.Tensor
-	// host receives a chunk's outputs from the device (entropy,
-	// prominence, hidden), reused from chunk to chunk: the hidden states
-	// are 200 MB per call at the real size, and a fresh slice per call cost
-	// as much CPU (allocation and zeroing) as the copy itself.
-	host [3][]float32
+	// host receives a chunk's entropies and prominences from the device,
+	// reused from chunk to chunk.
+	host [2][]float32
 }
 
 // ropeCacheEnd bounds the start positions whose RoPE tables are kept on the
@@ -142,7 +166,7 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 	s := &Scorer{cfg: w.Config, backend: be, compiled: map[[3]int]bool{}}
 	switch o.DType {
 	case "":
-		s.dtype = dtypes.BFloat16
+		s.dtype = dtypes.Float16
 		if IsCPUBackend(be) {
 			s.dtype = dtypes.Float32
 		}
@@ -151,8 +175,7 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 	case "bf16", "bfloat16":
 		s.dtype = dtypes.BFloat16
 	case "f16", "float16":
-		// Same tensor-core rate as bf16 on GPUs, 8× finer rounding; the
-		// pure-Go backend has no float16 arithmetic.
+		// The pure-Go backend has no float16 arithmetic.
 		if IsCPUBackend(be) {
 			return nil, fmt.Errorf("dtype f16 needs an accelerator backend (%s has no float16); use f32 or bf16", be)
 		}
@@ -229,6 +252,9 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 		return nil, fmt.Errorf("build cache gather graph: %w", err)
 	}
 	s.selectX = sel.SetMaxCache(nGraphs).WithName("blt_select_cache_rows")
+	if s.pools, err = newPoolExecs(be); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -388,9 +414,11 @@ type stream struct {
 func (st *stream) len() int { return len(st.tokDoc) }
 
 // Score runs the model over docs (each a full token sequence, normally
-// [BOS, bytes…, EOS]) and returns one DocScore per document. Hidden states
-// are returned only if wantHidden. Empty documents get empty scores.
-func (s *Scorer) Score(docs [][]int32, wantHidden bool) ([]DocScore, error) {
+// [BOS, bytes…, EOS]) and returns one DocScore per document. With a cut,
+// each document is also cut into patches and their hidden states pooled
+// (see Cut); per-token hidden states never leave the device. Empty
+// documents get empty scores.
+func (s *Scorer) Score(docs [][]int32, cut Cut) ([]DocScore, error) {
 	out := make([]DocScore, len(docs))
 	total := 0
 	for i, d := range docs {
@@ -401,22 +429,26 @@ func (s *Scorer) Score(docs [][]int32, wantHidden bool) ([]DocScore, error) {
 		}
 		out[i].Entropies = make([]float32, len(d))
 		out[i].Prominence = make([]float32, len(d))
-		if wantHidden {
-			out[i].Hidden = make([]float32, len(d)*s.cfg.Dim)
-		}
 		total += len(d)
 	}
 	if total == 0 {
-		return out, nil
+		return out, s.cutEmpty(docs, out, cut)
 	}
 	r := <-s.free
 	start := time.Now()
-	defer func() {
-		s.busy.Add(int64(time.Since(start)))
-		s.free <- r
-	}()
 	streams := s.packStreams(docs)
-	if err := s.run(r, docs, streams, out, wantHidden); err != nil {
+	hidden, err := s.run(r, docs, streams, out, cut != nil)
+	// Pooling needs only the device, not the replica's host-side state:
+	// the next call's forward may start while this one pools.
+	s.busy.Add(int64(time.Since(start)))
+	s.free <- r
+	if err == nil && cut != nil {
+		err = s.pool(r.dev, docs, streams, hidden, out, cut)
+	}
+	for _, h := range hidden {
+		h.t.FinalizeAll()
+	}
+	if err != nil {
 		return nil, err
 	}
 	s.tokens.Add(int64(total))
@@ -464,13 +496,15 @@ func (s *Scorer) packStreams(docs [][]int32) []*stream {
 	return streams
 }
 
-// run advances all streams chunk by chunk. A finished stream's row is fed
+// run advances all streams chunk by chunk and fills the documents'
+// entropies and prominences; with wantHidden it returns each chunk's hidden
+// states, still on the device. A finished stream's row is fed
 // padding until at most a quarter of the rows are still active and a smaller
 // stream bucket holds them; then the batch shrinks to that bucket, its
 // caches gathered on the device (selectRows). So a call compiles few shapes
 // and shrinks at most log4(B) times. A chunk's outputs are copied out by a
 // second goroutine while the device runs the next chunk.
-func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) (err error) {
+func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocScore, wantHidden bool) (hidden []chunkHidden, err error) {
 	cfg := s.cfg
 	cl := cfg.cacheLen()
 	b := s.streamBucket(len(streams))
@@ -525,10 +559,10 @@ func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocSco
 			}
 			var err error
 			if kCache, err = s.selectRows(r, kCache, keep, nb); err != nil {
-				return err
+				return hidden, err
 			}
 			if vCache, err = s.selectRows(r, vCache, keep, nb); err != nil {
-				return err
+				return hidden, err
 			}
 			nextRows, nextSeg := make([]*stream, nb), make([][]int32, nb)
 			for j := range nb {
@@ -570,7 +604,7 @@ func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocSco
 		s.slots.Add(int64(b * c))
 		res, _, err := s.execs[execKey{wantHidden, b}].ExecWithGraphOnDevice(r.dev, args)
 		if err != nil {
-			return fmt.Errorf("forward (streams %d, chunk %d, %s device %d): %w", b, c, s.Backend(), r.dev, err)
+			return hidden, fmt.Errorf("forward (streams %d, chunk %d, %s device %d): %w", b, c, s.Backend(), r.dev, err)
 		}
 		for i, t := range args[:numDataInputs] {
 			if t != fresh && !(cached && (i == 3 || i == 4)) {
@@ -580,7 +614,7 @@ func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocSco
 		kCache, vCache = res[2], res[3]
 		outs := []*tensors.Tensor{res[0], res[1]}
 		if wantHidden {
-			outs = append(outs, res[4])
+			hidden = append(hidden, chunkHidden{t: res[4], rows: slices.Clone(rows), pos: pos, c: c})
 		}
 		// The next chunk depends on this one only through the caches, which
 		// stay on the device: its results are copied out while the device
@@ -600,27 +634,33 @@ func (s *Scorer) run(r *replica, docs [][]int32, streams []*stream, out []DocSco
 		kCache.FinalizeAll()
 		vCache.FinalizeAll()
 	}
-	return nil
+	return hidden, nil
 }
 
 // chunkResult is one forward call's per-token outputs (on the device) and
 // where they go: row i of the call is stream rows[i] from position pos.
 type chunkResult struct {
-	outs   []*tensors.Tensor // entropy, prominence[, hidden]
+	outs   []*tensors.Tensor // entropy, prominence
 	rows   []*stream
 	pos, c int
 }
 
-// scatter copies a chunk's outputs into the documents' scores and frees
-// them. Each output is copied from the device into the replica's reusable
-// host buffer, then its rows are spread over the documents in parallel.
+// chunkHidden is one forward call's hidden states [B, C, dim] on the
+// device, placed like a chunkResult.
+type chunkHidden struct {
+	t      *tensors.Tensor
+	rows   []*stream
+	pos, c int
+}
+
+// scatter copies a chunk's entropies and prominences into the documents'
+// scores and frees them, through the replica's reusable host buffers.
 func (s *Scorer) scatter(rep *replica, r chunkResult, out []DocScore) error {
 	defer func() {
 		for _, t := range r.outs {
 			t.FinalizeAll()
 		}
 	}()
-	dim := s.cfg.Dim
 	for o, t := range r.outs {
 		n := t.Shape().Size()
 		if cap(rep.host[o]) < n {
@@ -634,31 +674,19 @@ func (s *Scorer) scatter(rep *replica, r chunkResult, out []DocScore) error {
 		if err := s.backend.BufferToFlatData(buf, vals); err != nil {
 			return fmt.Errorf("forward output %d to host: %w", o, err)
 		}
-		var wg sync.WaitGroup
 		for i, st := range r.rows {
 			if st == nil {
 				continue
 			}
-			row := func() {
-				for j := range min(r.c, max(0, st.len()-r.pos)) {
-					d, k := st.tokDoc[r.pos+j], st.tokIdx[r.pos+j]
-					switch o {
-					case 0:
-						out[d].Entropies[k] = vals[i*r.c+j]
-					case 1:
-						out[d].Prominence[k] = vals[i*r.c+j]
-					default:
-						copy(out[d].Hidden[int(k)*dim:int(k+1)*dim], vals[(i*r.c+j)*dim:(i*r.c+j+1)*dim])
-					}
+			for j := range min(r.c, max(0, st.len()-r.pos)) {
+				d, k := st.tokDoc[r.pos+j], st.tokIdx[r.pos+j]
+				if o == 0 {
+					out[d].Entropies[k] = vals[i*r.c+j]
+				} else {
+					out[d].Prominence[k] = vals[i*r.c+j]
 				}
 			}
-			if o < 2 {
-				row()
-			} else {
-				wg.Go(row) // rows go to different documents
-			}
 		}
-		wg.Wait()
 	}
 	return nil
 }

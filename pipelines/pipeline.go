@@ -48,7 +48,7 @@ type Options struct {
 	// document (Origin.Segments) start a patch (--segment-starts-patch).
 	SegmentStartsPatch bool
 	Backend            string // GoMLX backend; "" = $GOMLX_BACKEND or simplego
-	DType              string // "f32", "bf16" or "" (backend default)
+	DType              string // "f32", "bf16", "f16" or "" (backend default)
 	// JSONLSplitBytes and RowGroupsPerSplit size the input splits (0 = defaults).
 	JSONLSplitBytes   int64
 	RowGroupsPerSplit int64

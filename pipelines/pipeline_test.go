@@ -174,7 +174,11 @@ func checkOutputs(t *testing.T, c corpus, o Options) {
 			}
 		}
 		toks := tokenizer.EncodeDoc(text)
-		ref, err := scorer.Score([][]int32{toks}, pooledChecked < 5)
+		var cut modelio.Cut
+		if pooledChecked < 5 {
+			cut = modelio.TokenCut
+		}
+		ref, err := scorer.Score([][]int32{toks}, cut)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,12 +207,12 @@ func checkOutputs(t *testing.T, c corpus, o Options) {
 			if len(p.Embedding) != w.Config.Dim {
 				t.Fatalf("%s patch %d: embedding of %d floats", d.ID, i, len(p.Embedding))
 			}
-			if ref[0].Hidden != nil {
+			if ref[0].Pooled != nil {
 				dim := w.Config.Dim
 				for j := 0; j < dim; j++ {
 					sum := 0.0
 					for k := start; k < start+p.Tokens; k++ {
-						sum += float64(ref[0].Hidden[int(k)*dim+j])
+						sum += float64(ref[0].Pooled[int(k)*dim+j])
 					}
 					if !near(float32(sum/float64(p.Tokens)), p.Embedding[j], 1e-3) {
 						t.Fatalf("%s patch %d dim %d: embedding %v, direct mean %v", d.ID, i, j, p.Embedding[j], sum/float64(p.Tokens))
@@ -217,7 +221,7 @@ func checkOutputs(t *testing.T, c corpus, o Options) {
 			}
 			start += p.Tokens
 		}
-		if ref[0].Hidden != nil {
+		if ref[0].Pooled != nil {
 			pooledChecked++
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bltpipe/bltpipe/modelio"
+	"github.com/bltpipe/bltpipe/modelio/patcher"
 )
 
 func init() {
@@ -18,8 +19,9 @@ func init() {
 
 const benchModelUsage = `Usage: bltpipe bench model [--size real|default|DIMxLAYERS] [--model DIR] [--batch-tokens N] [--seq-len S] [--seconds T]
 
-Runs the entropy model's forward pass (entropies and prominence, no hidden
-states copied back) over random documents of --seq-len tokens, for about
+Runs the entropy model's forward pass (entropies and prominence; with
+--pool N also patch embeddings of N-token patches, pooled on the device as
+--embeddings patch does) over random documents of --seq-len tokens, for about
 --seconds after a warm-up, and prints tokens/s, achieved TFLOP/s and the share
 of --peak-tflops. Random weights unless --model is given.
 
@@ -64,11 +66,11 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	seqLen := fs.Int("seq-len", 8192, "tokens per document")
 	seconds := fs.Float64("seconds", 20, "measure for about `T` seconds after warm-up")
 	backend := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND, else simplego)")
-	dtype := fs.String("dtype", "", "compute dtype: f32, bf16 or f16 (GPU only) (default f32 on CPU, bf16 on GPU)")
+	dtype := fs.String("dtype", "", "compute dtype: f32, bf16 or f16 (GPU only) (default f32 on CPU, f16 on GPU)")
 	peak := fs.Float64("peak-tflops", 790, "dense bf16 peak of the device in TFLOP/s, for the percentage")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	window := fs.Int("window", 0, "override the sliding window (keys per query; 0: the model's)")
-	hidden := fs.Bool("hidden", false, "also copy the per-token hidden states out, as --embeddings patch does")
+	pool := fs.Int("pool", 0, "also pool patch embeddings of `N`-token patches on the device and copy them out, as --embeddings patch does (0: off)")
 	ragged := fs.Bool("ragged", false, "documents of random lengths between seq-len/8 and seq-len (like a web corpus) instead of all seq-len")
 	queryBlock := fs.Int("query-block", 0, "attention query block (0: the smallest power of two ≥ window−1)")
 	devices := fs.Int("devices", 1, "model replicas, one per device (GPU), scoring concurrently; 0: all devices")
@@ -116,6 +118,11 @@ func runBenchModel(args []string, stdout io.Writer) error {
 		d[0], d[len(d)-1] = 1, 2
 		docs[i] = d
 	}
+	var cut modelio.Cut
+	if *pool > 0 {
+		c := patcher.Options{Mode: patcher.ModeStatic, PatchSize: *pool}
+		cut = func(i int, ent []float32) ([]int32, error) { return patcher.Patch(docs[i], ent, c) }
+	}
 	perCall := 0
 	for _, d := range docs {
 		perCall += len(d)
@@ -130,7 +137,7 @@ func runBenchModel(args []string, stdout io.Writer) error {
 		for i := range n {
 			wg.Go(func() {
 				for errs[i] == nil && (time.Since(start) < d || counts[i] == 0) {
-					_, errs[i] = s.Score(docs, *hidden)
+					_, errs[i] = s.Score(docs, cut)
 					counts[i] += perCall
 				}
 			})

@@ -47,7 +47,7 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	write := fs.Bool("write", false, "store the threshold in the model's config.json")
 	maxBytes := fs.Int("max-bytes", 0, "use at most `N` bytes of the sample, whole documents in order (0: all)")
 	backend := fs.String("backend", "", "GoMLX backend: simplego, or xla:/abs/path/plugin.so (default $GOMLX_BACKEND, else simplego)")
-	dtype := fs.String("dtype", "", "compute dtype: f32, bf16 or f16 (GPU only) (default f32 on CPU, bf16 on GPU)")
+	dtype := fs.String("dtype", "", "compute dtype: f32, bf16 or f16 (GPU only) (default f32 on CPU, f16 on GPU)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func runCalibrate(args []string, stdout io.Writer) error {
 			toks = append(toks, tokenizer.EncodeDoc(d))
 			n += len(d)
 		}
-		scores, err := s.Score(toks, false)
+		scores, err := s.Score(toks, nil)
 		if err != nil {
 			return nil, 0, err
 		}

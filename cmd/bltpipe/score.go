@@ -45,7 +45,7 @@ func runScore(args []string, stdout io.Writer) error {
 	file := fs.String("file", "", "read the document from `path` (raw bytes)")
 	asJSON := fs.Bool("json", false, "print JSON {tokens, entropies, prominence, patch_lengths, patch_starts}")
 	backend := fs.String("backend", "", "GoMLX backend: simplego, or xla:/abs/path/plugin.so (default $GOMLX_BACKEND, else simplego)")
-	dtype := fs.String("dtype", "", "compute dtype: f32, bf16 or f16 (GPU only) (default f32 on CPU, bf16 on GPU)")
+	dtype := fs.String("dtype", "", "compute dtype: f32, bf16 or f16 (GPU only) (default f32 on CPU, f16 on GPU)")
 	pf := addPatchFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -80,7 +80,7 @@ func runScore(args []string, stdout io.Writer) error {
 		return usageErrorf("%v", err)
 	}
 	tokens := tokenizer.EncodeDoc(doc)
-	scores, err := s.Score([][]int32{tokens}, false)
+	scores, err := s.Score([][]int32{tokens}, nil)
 	if err != nil {
 		return err
 	}

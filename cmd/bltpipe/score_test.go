@@ -49,7 +49,7 @@ func TestScoreCommandJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := s.Score([][]int32{tokens}, false)
+	want, err := s.Score([][]int32{tokens}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,9 @@
+// Package embed owns patch-level records: it turns a scored document into
+// per-patch summaries (Embed: byte ranges, entropy and prominence
+// statistics, and the patch's pooled vector, which the patch stage's scorer
+// averaged on its device, see modelio.Cut).
+//
+// It must not run the model or touch storage.
 package embed
 
 import (

@@ -16,26 +16,6 @@ func init() { register.Function1x1(patchCount) }
 
 func patchCount(sc record.Scored) int { return len(sc.Patches) }
 
-func TestPool(t *testing.T) {
-	// 4 tokens of dim 2, patches [1, 3].
-	hidden := []float32{1, 2, 3, 4, 5, 6, 7, 8}
-	got, err := Pool(hidden, 2, []int32{1, 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []float32{1, 2, 5, 6}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("Pool = %v, want %v", got, want)
-		}
-	}
-	for _, bad := range [][]int32{{1, 2}, {0, 4}, {5}} {
-		if _, err := Pool(hidden, 2, bad); err == nil {
-			t.Errorf("Pool with lengths %v: no error", bad)
-		}
-	}
-}
-
 func scored() record.Scored {
 	// "abc": tokens BOS a b c EOS, patches [2, 3] → bytes [0,1) and [1,3).
 	return record.Scored{

@@ -1,8 +1,8 @@
 // Package patch runs the entropy model once over every document and cuts it
-// into patches. The DoFn that ran the model also pools the per-token
-// pre-norm hidden states into per-patch vectors (embed.Pool): hidden states
-// are [tokens·dim] float32s (3 KiB per byte at dim 768) and must never enter
-// a PCollection.
+// into patches. With embeddings, the scorer pools the per-token pre-norm
+// hidden states into per-patch vectors on its device (modelio.Cut): hidden
+// states are [tokens·dim] float32s (3 KiB per byte at dim 768) and never
+// leave it.
 //
 // It owns the process-wide model cache (one Scorer per model directory and
 // backend, loaded on first use: Beam Go never calls Teardown, so a DoFn
@@ -29,7 +29,6 @@ import (
 	"github.com/bltpipe/bltpipe/modelio/patcher"
 	"github.com/bltpipe/bltpipe/modelio/tokenizer"
 	"github.com/bltpipe/bltpipe/schemas"
-	"github.com/bltpipe/bltpipe/transforms/embed"
 	"github.com/bltpipe/bltpipe/transforms/progress"
 	"github.com/bltpipe/bltpipe/transforms/record"
 	"github.com/bltpipe/bltpipe/transforms/reject"
@@ -369,12 +368,17 @@ func Score(scorer *modelio.Scorer, docs []record.Document, c Config) ([]record.S
 	for i, d := range docs {
 		toks[i] = tokenizer.EncodeDoc(d.Data)
 	}
-	scores, err := scorer.Score(toks, c.Embeddings)
+	var cut modelio.Cut
+	if c.Embeddings {
+		// Pooling needs the patches, so the scorer cuts the documents
+		// itself, between its model pass and pooling on the device.
+		cut = func(i int, ent []float32) ([]int32, error) { return lengthsOf(docs[i], toks[i], ent, c) }
+	}
+	scores, err := scorer.Score(toks, cut)
 	if err != nil {
 		return nil, fmt.Errorf("model pass over %d documents: %w", len(docs), err)
 	}
-	// Patching and pooling are per document: spread them over the cores
-	// (pooling a batch of 8 GPU calls is ~1.6 GB of hidden states).
+	// Patching is per document: spread it over the cores.
 	out := make([]record.Scored, len(docs))
 	errs := make([]error, len(docs))
 	var next atomic.Int64
@@ -408,28 +412,43 @@ func Cut(d record.Document, c Config) record.Scored {
 	return record.Scored{Doc: d, PatchLengths: lengths}
 }
 
-// finish patches and (with c.Embeddings) pools one scored document, and
-// drops its per-token hidden states.
+// finish patches one scored document (with c.Embeddings the scorer has
+// already cut it and pooled its patches) or turns it into a reject.
 func finish(d record.Document, toks []int32, ds *modelio.DocScore, dim int, c Config) (record.Scored, error) {
-	defer func() { ds.Hidden = nil }() // drop per-token states as soon as they are pooled
-	if j := firstNonFinite(ds.Entropies, ds.Prominence); j >= 0 {
-		return record.Scored{Doc: reject.Of(d, schemas.StagePatch, reject.ClassPatch, fmt.Sprintf("non-finite entropy or prominence at token %d", j))}, nil
+	if j := firstNonFinite(nil, ds.Prominence); j >= 0 {
+		return record.Scored{Doc: reject.Of(d, schemas.StagePatch, reject.ClassPatch, fmt.Sprintf("non-finite prominence at token %d", j))}, nil
 	}
-	lengths, err := patchSafe(toks, ds.Entropies, c.Patcher)
+	lengths, err := ds.Lengths, ds.CutErr
+	if !c.Embeddings {
+		lengths, err = lengthsOf(d, toks, ds.Entropies, c)
+	}
 	if err != nil {
 		return record.Scored{Doc: reject.Of(d, schemas.StagePatch, reject.ClassPatch, err.Error())}, nil
+	}
+	sc := record.Scored{Doc: d, Entropies: ds.Entropies, Prominence: ds.Prominence, PatchLengths: lengths}
+	if c.Embeddings {
+		if len(ds.Pooled) != len(lengths)*dim {
+			return record.Scored{}, fmt.Errorf("document %q: %d pooled values for %d patches of dim %d", d.ID, len(ds.Pooled), len(lengths), dim)
+		}
+		sc.Pooled, sc.Dim = ds.Pooled, int32(dim)
+	}
+	return sc, nil
+}
+
+// lengthsOf cuts one scored document into patches; an error is the
+// reason to reject it (non-finite model outputs, a patcher failure).
+func lengthsOf(d record.Document, toks []int32, ent []float32, c Config) ([]int32, error) {
+	if j := firstNonFinite(ent, nil); j >= 0 {
+		return nil, fmt.Errorf("non-finite entropy at token %d", j)
+	}
+	lengths, err := patchSafe(toks, ent, c.Patcher)
+	if err != nil {
+		return nil, err
 	}
 	if c.SegmentStartsPatch {
 		lengths = ForceStarts(lengths, SegmentStartTokens(d))
 	}
-	sc := record.Scored{Doc: d, Entropies: ds.Entropies, Prominence: ds.Prominence, PatchLengths: lengths}
-	if c.Embeddings {
-		if sc.Pooled, err = embed.Pool(ds.Hidden, dim, lengths); err != nil {
-			return record.Scored{}, fmt.Errorf("document %q: %w", d.ID, err)
-		}
-		sc.Dim = int32(dim)
-	}
-	return sc, nil
+	return lengths, nil
 }
 
 // patchSafe is patcher.Patch with a panic turned into an error.

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/bltpipe/bltpipe/modelio"
 	"github.com/bltpipe/bltpipe/modelio/patcher"
 	"github.com/bltpipe/bltpipe/modelio/tokenizer"
 	"github.com/bltpipe/bltpipe/schemas"
@@ -53,7 +54,7 @@ func (fn *checkFn) ProcessElement(sc record.Scored, emit func(string)) error {
 	if err != nil {
 		return err
 	}
-	ref, err := scorer.Score([][]int32{tokenizer.EncodeDoc(sc.Doc.Data)}, true)
+	ref, err := scorer.Score([][]int32{tokenizer.EncodeDoc(sc.Doc.Data)}, modelio.TokenCut)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (fn *checkFn) ProcessElement(sc record.Scored, emit func(string)) error {
 		for j := 0; j < dim; j++ {
 			sum := 0.0
 			for k := t; k < t+int(l); k++ {
-				sum += float64(r.Hidden[k*dim+j])
+				sum += float64(r.Pooled[k*dim+j])
 			}
 			if math.Abs(sum/float64(l)-float64(sc.Pooled[p*dim+j])) > 1e-3 {
 				emit(sc.Doc.ID + ": pooled vector differs")

@@ -52,33 +52,35 @@ func newPoolExecs(be backends.Backend) (poolExecs, error) {
 	return p, nil
 }
 
+// sumDType is the dtype patch sums are added in (see the top of the file).
+const sumDType = dtypes.Float64
+
 // poolFirst sums the hidden states [B, C, dim] of one chunk into rows
-// ids [B·C, 1] of a fresh float64 [P, dim] table (P from lengths [P]).
+// ids [B·C, 1] of a fresh [P, dim] table (P from lengths [P]).
 func poolFirst(lengths, ids, hidden *Node) *Node {
-	table := shapes.Make(dtypes.Float64, lengths.Shape().Dimensions[0], hidden.Shape().Dimensions[2])
-	return Scatter(ids, tokenRows(hidden), table, false, false)
+	table := shapes.Make(sumDType, lengths.Shape().Dimensions[0], hidden.Shape().Dimensions[2])
+	return Scatter(ids, tokenRows(hidden), table, true, false)
 }
 
 // poolNext adds one more chunk's hidden states into acc [P, dim].
 func poolNext(acc, ids, hidden *Node) *Node {
-	return ScatterSum(acc, ids, tokenRows(hidden), false, false)
+	return ScatterSum(acc, ids, tokenRows(hidden), true, false)
 }
 
-// tokenRows is hidden [B, C, dim] as float64 [B·C, dim].
+// tokenRows is hidden [B, C, dim] as [B·C, dim] in sumDType.
 func tokenRows(hidden *Node) *Node {
 	dims := hidden.Shape().Dimensions
-	return ConvertDType(Reshape(hidden, dims[0]*dims[1], dims[2]), dtypes.Float64)
+	return ConvertDType(Reshape(hidden, dims[0]*dims[1], dims[2]), sumDType)
 }
 
 // poolMean turns sums into float32 means: row p divided by lengths[p].
 func poolMean(acc, lengths *Node) *Node {
-	return ConvertDType(Div(acc, InsertAxes(lengths, -1)), dtypes.Float32)
+	return ConvertDType(Div(acc, InsertAxes(ConvertDType(lengths, acc.DType()), -1)), dtypes.Float32)
 }
 
 // cutAll runs cut over every document, concurrently, and checks its
-// lengths; it returns, per document, the call-wide patch number of its
-// first patch (-1 for a document whose cut failed) and the patch count.
-func cutAll(docs [][]int32, out []DocScore, cut Cut) (base []int, patches int) {
+// lengths (DocScore.Lengths, or CutErr).
+func cutAll(docs [][]int32, out []DocScore, cut Cut) {
 	parallel(len(docs), func(d int) {
 		l, err := cut(d, out[d].Entropies)
 		if err == nil {
@@ -90,15 +92,6 @@ func cutAll(docs [][]int32, out []DocScore, cut Cut) (base []int, patches int) {
 		}
 		out[d].Lengths = l
 	})
-	base = make([]int, len(docs))
-	for d := range docs {
-		base[d] = -1
-		if out[d].CutErr == nil {
-			base[d] = patches
-			patches += len(out[d].Lengths)
-		}
-	}
-	return base, patches
 }
 
 // checkLengths reports whether patch lengths cut a document of n tokens.
@@ -132,50 +125,19 @@ func (s *Scorer) cutEmpty(docs [][]int32, out []DocScore, cut Cut) error {
 }
 
 // pool cuts the documents and pools their hidden states on device dev
-// (see the top of this file). hidden are the chunks of the call, in order.
+// (see the top of this file). hidden are the call's chunks, in order.
 func (s *Scorer) pool(dev backends.DeviceNum, docs [][]int32, streams []*stream, hidden []chunkHidden, out []DocScore, cut Cut) error {
 	dim := s.cfg.Dim
-	base, patches := cutAll(docs, out, cut)
-	rows := patchRows(patches + 1) // the last row takes padding and failed cuts
-	dump := int32(patches)
-	lengths := make([]float64, rows) // unused rows divide by 1, not 0
-	for i := range lengths {
-		lengths[i] = 1
-	}
-	tokRow := make([][]int32, len(docs)) // per token of a document, its patch's row
-	parallel(len(docs), func(d int) {
-		if base[d] < 0 {
-			return
-		}
-		tr := make([]int32, len(docs[d]))
-		t := 0
-		for p, l := range out[d].Lengths {
-			row := base[d] + p
-			lengths[row] = float64(l)
-			for range l {
-				tr[t] = int32(row)
-				t++
-			}
-		}
-		tokRow[d] = tr
-	})
-	lenT := tensors.FromFlatDataAndDimensions(lengths, rows)
+	cutAll(docs, out, cut)
+	l := layRows(docs, streams, out)
+	lenT := tensors.FromFlatDataAndDimensions(l.lengths, len(l.lengths))
 	defer lenT.FinalizeAll()
 
 	var acc *tensors.Tensor
 	for n, h := range hidden {
-		ids := make([]int32, len(h.rows)*h.c)
-		for i, st := range h.rows {
-			row := ids[i*h.c : (i+1)*h.c]
-			for j := range row {
-				row[j] = dump
-				if st == nil || h.pos+j >= st.len() {
-					continue
-				}
-				if tr := tokRow[st.tokDoc[h.pos+j]]; tr != nil {
-					row[j] = tr[st.tokIdx[h.pos+j]]
-				}
-			}
+		ids := l.chunkRows(h)
+		if !slices.IsSorted(ids) { // the scatters are told they are
+			return fmt.Errorf("pool patches: internal error: patch rows of chunk %d are out of order", n+1)
 		}
 		idsT := tensors.FromFlatDataAndDimensions(ids, len(ids), 1)
 		var res []*tensors.Tensor
@@ -188,21 +150,20 @@ func (s *Scorer) pool(dev backends.DeviceNum, docs [][]int32, streams []*stream,
 		}
 		idsT.FinalizeAll()
 		if err != nil {
-			return fmt.Errorf("pool patches (chunk %d of %d, %d patch rows): %w", n+1, len(hidden), rows, err)
+			return fmt.Errorf("pool patches (chunk %d of %d, %d patch rows): %w", n+1, len(hidden), len(l.lengths), err)
 		}
 		acc = res[0]
 	}
 	res, _, err := s.pools.scale.ExecWithGraphOnDevice(dev, []*tensors.Tensor{acc, lenT})
 	acc.FinalizeAll()
 	if err != nil {
-		return fmt.Errorf("pool patches (scale %d rows): %w", rows, err)
+		return fmt.Errorf("pool patches (means of %d rows): %w", len(l.lengths), err)
 	}
 	means := res[0]
 	defer means.FinalizeAll()
-
-	host := s.hostFloats(rows * dim)
-	defer s.hostPool.Put(host)
-	vals := (*host)[:rows*dim]
+	// One fresh buffer per call, and the documents' vectors are slices of
+	// it: copying them out cost more CPU than the rest of pooling.
+	vals := make([]float32, len(l.lengths)*dim)
 	buf, err := means.Buffer(s.backend, dev)
 	if err != nil {
 		return fmt.Errorf("patch vectors: %w", err)
@@ -210,12 +171,85 @@ func (s *Scorer) pool(dev backends.DeviceNum, docs [][]int32, streams []*stream,
 	if err := s.backend.BufferToFlatData(buf, vals); err != nil {
 		return fmt.Errorf("patch vectors to host: %w", err)
 	}
-	parallel(len(docs), func(d int) {
-		if base[d] >= 0 {
-			out[d].Pooled = slices.Clone(vals[base[d]*dim : (base[d]+len(out[d].Lengths))*dim])
+	for d := range docs {
+		if out[d].CutErr == nil {
+			a, b := l.first[d]*dim, (l.first[d]+len(out[d].Lengths))*dim
+			out[d].Pooled = vals[a:b:b]
 		}
-	})
+	}
 	return nil
+}
+
+// rowLayout numbers the rows of a call's patch table: a leading spare row,
+// then stream by stream each document's patches in order (one spare row
+// for a document whose cut failed) and a spare row for the stream's
+// padding. The row of every token then rises along a chunk's flattened
+// [B·C] order (streams keep their order in a batch), so the scatter-adds
+// run with sorted indices.
+type rowLayout struct {
+	first   []int     // per document, its first row
+	tokRow  [][]int32 // per document and token, the row of its patch
+	spare   map[*stream]int32
+	lengths []float64 // per row, its patch length (1 for spare and unused rows)
+}
+
+func layRows(docs [][]int32, streams []*stream, out []DocScore) rowLayout {
+	l := rowLayout{first: make([]int, len(docs)), tokRow: make([][]int32, len(docs)), spare: map[*stream]int32{}}
+	next := 1
+	for _, st := range streams {
+		for _, d := range st.docs {
+			l.first[d] = next
+			next += max(1, len(out[d].Lengths))
+		}
+		l.spare[st] = int32(next)
+		next++
+	}
+	l.lengths = make([]float64, patchRows(next))
+	for i := range l.lengths {
+		l.lengths[i] = 1 // spare and unused rows divide by 1, not 0
+	}
+	parallel(len(docs), func(d int) {
+		if len(docs[d]) == 0 {
+			return
+		}
+		tr := make([]int32, len(docs[d]))
+		row := l.first[d]
+		t := 0
+		for _, n := range out[d].Lengths {
+			l.lengths[row] = float64(n)
+			for range n {
+				tr[t] = int32(row)
+				t++
+			}
+			row++
+		}
+		for ; t < len(tr); t++ { // a failed cut: all to the document's spare row
+			tr[t] = int32(row)
+		}
+		l.tokRow[d] = tr
+	})
+	return l
+}
+
+// chunkRows gives the patch row of every token slot of a chunk,
+// [B·C] in row-major order.
+func (l rowLayout) chunkRows(h chunkHidden) []int32 {
+	ids := make([]int32, len(h.rows)*h.c)
+	var prev int32 // spare row of the last stream seen: rows without one follow it
+	for i, st := range h.rows {
+		row := ids[i*h.c : (i+1)*h.c]
+		if st != nil {
+			prev = l.spare[st]
+		}
+		for j := range row {
+			if st == nil || h.pos+j >= st.len() {
+				row[j] = prev
+				continue
+			}
+			row[j] = l.tokRow[st.tokDoc[h.pos+j]][st.tokIdx[h.pos+j]]
+		}
+	}
+	return ids
 }
 
 // patchRows buckets a patch-row count so that few table shapes compile:
@@ -229,17 +263,6 @@ func patchRows(n int) int {
 		b <<= 1
 	}
 	return b
-}
-
-// hostFloats returns a reusable host buffer of at least n floats: the
-// patch vectors of a call are ~100 MB at the real size, and a fresh slice
-// per call cost as much CPU (allocation, zeroing) as the copy.
-func (s *Scorer) hostFloats(n int) *[]float32 {
-	if p, ok := s.hostPool.Get().(*[]float32); ok && cap(*p) >= n {
-		return p
-	}
-	b := make([]float32, n)
-	return &b
 }
 
 // parallel runs f(0…n−1) on all cores.

@@ -105,7 +105,6 @@ type Scorer struct {
 	execs    map[execKey]*graph.Exec
 	selectX  *graph.Exec // gathers cache rows on the device (selectRows)
 	pools    poolExecs   // patch pooling (pool.go)
-	hostPool sync.Pool   // *[]float32 buffers for patch vectors (hostFloats)
 	replicas []*replica
 	free     chan *replica
 

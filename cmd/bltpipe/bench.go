@@ -127,14 +127,19 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	for _, d := range docs {
 		perCall += len(d)
 	}
-	// One goroutine per replica; the warm-up compiles the graphs and puts
-	// the weights on every device.
+	// One goroutine per replica (two with --pool: as in the pipeline, a
+	// call pools its patches while the next one runs the model); the
+	// warm-up compiles the graphs and puts the weights on every device.
 	n := s.Devices()
+	workers := n
+	if *pool > 0 {
+		workers = 2 * n
+	}
 	loop := func(d time.Duration) (int, error) {
 		var wg sync.WaitGroup
-		counts, errs := make([]int, n), make([]error, n)
+		counts, errs := make([]int, workers), make([]error, workers)
 		start := time.Now()
-		for i := range n {
+		for i := range workers {
 			wg.Go(func() {
 				for errs[i] == nil && (time.Since(start) < d || counts[i] == 0) {
 					_, errs[i] = s.Score(docs, cut)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego" // pure-Go CPU backend, always built in
@@ -36,12 +37,33 @@ func OpenBackend(config string) (backends.Backend, error) {
 		}
 		return nil, fmt.Errorf("unknown backend %q (available: simplego%s)", config, xlaHint())
 	}
+	if name == "go" {
+		b, err := backends.NewWithConfig(config)
+		if err != nil {
+			return nil, fmt.Errorf("open backend %q: %w", config, err)
+		}
+		return b, nil
+	}
+	// An accelerator backend is a PJRT client, whose allocator takes most
+	// of each device's memory: a process opens it once and shares it (a
+	// third client in one process ran out of GPU memory).
+	openMu.Lock()
+	defer openMu.Unlock()
+	if b, ok := opened[config]; ok {
+		return b, nil
+	}
 	b, err := backends.NewWithConfig(config)
 	if err != nil {
 		return nil, fmt.Errorf("open backend %q: %w", config, err)
 	}
+	opened[config] = b
 	return b, nil
 }
+
+var (
+	openMu sync.Mutex
+	opened = map[string]backends.Backend{} // accelerator backends by config
+)
 
 // IsCPUBackendConfig reports whether a backend config (as OpenBackend takes
 // it; "" means $GOMLX_BACKEND) names the pure-Go CPU backend.

@@ -174,7 +174,7 @@ func TestScoreEdgeCases(t *testing.T) {
 		t.Fatal("token 300 accepted, want an out-of-vocabulary error")
 	}
 	for dtype, want := range map[string]string{"f16": "needs an accelerator", "f8": "unknown dtype"} {
-		if _, err := NewScorer(w, ScorerOptions{DType: dtype}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := NewScorer(w, ScorerOptions{Backend: "simplego", DType: dtype}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("dtype %s on the CPU: err %v, want one saying %q", dtype, err, want)
 		}
 	}

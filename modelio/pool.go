@@ -58,8 +58,11 @@ const sumDType = dtypes.Float64
 // poolFirst sums the hidden states [B, C, dim] of one chunk into rows
 // ids [B·C, 1] of a fresh [P, dim] table (P from lengths [P]).
 func poolFirst(lengths, ids, hidden *Node) *Node {
-	table := shapes.Make(sumDType, lengths.Shape().Dimensions[0], hidden.Shape().Dimensions[2])
-	return Scatter(ids, tokenRows(hidden), table, true, false)
+	table := Zeros(hidden.Graph(), shapes.Make(sumDType, lengths.Shape().Dimensions[0], hidden.Shape().Dimensions[2]))
+	// Not graph.Scatter: it declares its indices unique, and a GPU then
+	// adds a patch's tokens without atomics, racing (pooled values were
+	// wrong on an H100, right on the sequential CPU backend).
+	return ScatterSum(table, ids, tokenRows(hidden), true, false)
 }
 
 // poolNext adds one more chunk's hidden states into acc [P, dim].

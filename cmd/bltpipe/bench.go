@@ -51,7 +51,8 @@ type benchResult struct {
 	PctOfPeak    float64 `json:"pct_of_peak"`
 	Window       int     `json:"window"`
 	Graphs       int     `json:"graphs"`
-	Devices      int     `json:"devices"` // replicas scoring concurrently; PctOfPeak is of all of them
+	Devices      int     `json:"devices"`        // replicas scoring concurrently; PctOfPeak is of all of them
+	Pool         int     `json:"pool,omitempty"` // patch length pooled on the device (--pool), 0: none
 	// Utilization is real tokens / token slots computed (rows × chunk of
 	// every forward call): below 1, the device also computed padding.
 	Utilization float64 `json:"utilization"`
@@ -76,6 +77,9 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	devices := fs.Int("devices", 1, "model replicas, one per device (GPU), scoring concurrently; 0: all devices")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *pool < 0 {
+		return usageErrorf("--pool %d: want a patch length ≥ 1, or 0 for no pooling", *pool)
 	}
 	var w *modelio.Weights
 	if *modelDir != "" {
@@ -169,7 +173,7 @@ func runBenchModel(args []string, stdout io.Writer) error {
 		Backend: s.Backend(), DType: s.DType(), Size: *size, Params: cfg.NumParams(), SeqLen: *seqLen,
 		BatchTokens: *batchTokens, ChunkLen: *chunkLen, Tokens: tokens, Seconds: el,
 		TokensPerSec: float64(tokens) / el, DenseGFLOP: dense, Window: cfg.SlidingWindow, Graphs: s.CompiledGraphs(),
-		Devices: n,
+		Devices: n, Pool: *pool,
 	}
 	if tok, slots := s.Utilization(); slots > 0 {
 		res.Utilization = float64(tok) / float64(slots)
@@ -179,8 +183,8 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "%s %s ×%d devices  size %s (%d params)  seq %d  batch %d tokens  chunk %d\n",
-		res.Backend, res.DType, res.Devices, res.Size, res.Params, res.SeqLen, res.BatchTokens, res.ChunkLen)
+	fmt.Fprintf(stdout, "%s %s ×%d devices  size %s (%d params)  seq %d  batch %d tokens  chunk %d  pool %d\n",
+		res.Backend, res.DType, res.Devices, res.Size, res.Params, res.SeqLen, res.BatchTokens, res.ChunkLen, res.Pool)
 	fmt.Fprintf(stdout, "%.0f tokens/s  %.2f TFLOP/s dense (%.4f GFLOP/token)  %.1f%% of %.0f TFLOP/s  (%d tokens in %.1fs, %d graphs, %.0f%% of slots real)\n",
 		res.TokensPerSec, res.TFLOPs, dense, res.PctOfPeak, *peak, tokens, el, res.Graphs, 100*res.Utilization)
 	return nil

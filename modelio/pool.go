@@ -32,7 +32,7 @@ import (
 // count, the chunk length and the patch-row bucket, so their caches are
 // unbounded (each graph is small and compiles in well under a second).
 type poolExecs struct {
-	first, next, scale *Exec
+	first, next, mean *Exec
 }
 
 func newPoolExecs(be backends.Backend) (poolExecs, error) {
@@ -40,15 +40,15 @@ func newPoolExecs(be backends.Backend) (poolExecs, error) {
 	var errs [3]error
 	p.first, errs[0] = NewExec(be, poolFirst)
 	p.next, errs[1] = NewExec(be, poolNext)
-	p.scale, errs[2] = NewExec(be, poolMean)
-	for i, name := range []string{"blt_pool_first", "blt_pool_next", "blt_pool_scale"} {
+	p.mean, errs[2] = NewExec(be, poolMean)
+	for i, name := range []string{"blt_pool_first", "blt_pool_next", "blt_pool_mean"} {
 		if errs[i] != nil {
 			return p, fmt.Errorf("build pooling graph %s: %w", name, errs[i])
 		}
 	}
 	p.first.SetMaxCache(-1).WithName("blt_pool_first")
 	p.next.SetMaxCache(-1).WithName("blt_pool_next")
-	p.scale.SetMaxCache(-1).WithName("blt_pool_scale")
+	p.mean.SetMaxCache(-1).WithName("blt_pool_mean")
 	return p, nil
 }
 
@@ -114,9 +114,9 @@ func checkLengths(lengths []int32, n int) error {
 
 // cutEmpty is pooling for a call without tokens: documents get their cuts
 // and empty vectors.
-func (s *Scorer) cutEmpty(docs [][]int32, out []DocScore, cut Cut) error {
+func cutEmpty(docs [][]int32, out []DocScore, cut Cut) {
 	if cut == nil {
-		return nil
+		return
 	}
 	cutAll(docs, out, cut)
 	for d := range out {
@@ -124,7 +124,6 @@ func (s *Scorer) cutEmpty(docs [][]int32, out []DocScore, cut Cut) error {
 			out[d].Pooled = []float32{}
 		}
 	}
-	return nil
 }
 
 // pool cuts the documents and pools their hidden states on device dev
@@ -157,7 +156,7 @@ func (s *Scorer) pool(dev backends.DeviceNum, docs [][]int32, streams []*stream,
 		}
 		acc = res[0]
 	}
-	res, _, err := s.pools.scale.ExecWithGraphOnDevice(dev, []*tensors.Tensor{acc, lenT})
+	res, _, err := s.pools.mean.ExecWithGraphOnDevice(dev, []*tensors.Tensor{acc, lenT})
 	acc.FinalizeAll()
 	if err != nil {
 		return fmt.Errorf("pool patches (means of %d rows): %w", len(l.lengths), err)

@@ -87,6 +87,19 @@ func TestPoolOnDevice(t *testing.T) {
 	if len(pooled[4].Pooled) != 0 || pooled[4].CutErr != nil {
 		t.Errorf("empty document: %+v", pooled[4])
 	}
+	// A call with no tokens at all still cuts its documents.
+	empty, err := s.Score([][]int32{{}, {}}, func(d int, _ []float32) ([]int32, error) {
+		if d == 1 {
+			return nil, errors.New("refused")
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty[0].Pooled == nil || empty[0].CutErr != nil || empty[1].CutErr == nil || empty[1].Pooled != nil {
+		t.Errorf("no tokens: %+v", empty)
+	}
 }
 
 func TestPatchRows(t *testing.T) {

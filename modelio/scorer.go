@@ -431,7 +431,8 @@ func (s *Scorer) Score(docs [][]int32, cut Cut) ([]DocScore, error) {
 		total += len(d)
 	}
 	if total == 0 {
-		return out, s.cutEmpty(docs, out, cut)
+		cutEmpty(docs, out, cut)
+		return out, nil
 	}
 	r := <-s.free
 	start := time.Now()

@@ -173,6 +173,16 @@ func TestScoreEdgeCases(t *testing.T) {
 	if _, err := s.Score([][]int32{{1, 300}}, nil); err == nil {
 		t.Fatal("token 300 accepted, want an out-of-vocabulary error")
 	}
+	order := weightOrder(w)
+	if err := fitsFloat16(order); err != nil {
+		t.Errorf("random weights do not fit float16: %v", err)
+	}
+	kept := order[3][7]
+	order[3][7] = -70000 // a layer's wq
+	if err := fitsFloat16(order); err == nil || !strings.Contains(err.Error(), "-70000") {
+		t.Errorf("a weight of -70000: err %v, want one naming it", err)
+	}
+	order[3][7] = kept
 	for dtype, want := range map[string]string{"f16": "needs an accelerator", "f8": "unknown dtype"} {
 		if _, err := NewScorer(w, ScorerOptions{Backend: "simplego", DType: dtype}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("dtype %s on the CPU: err %v, want one saying %q", dtype, err, want)

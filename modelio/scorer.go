@@ -143,6 +143,26 @@ type replica struct {
 // device (each call restarts its streams at 0, so these repeat).
 const ropeCacheEnd = 1 << 16
 
+// maxFloat16 is the largest finite float16.
+const maxFloat16 = 65504.0
+
+// fitsFloat16 checks that the weights that become float16 (all but the
+// norms, in weightOrder) are within its range, so that none turns into
+// ±Inf on the device.
+func fitsFloat16(order [][]float32) error {
+	for i, data := range order {
+		if isNormWeight(i) {
+			continue
+		}
+		for j, v := range data {
+			if math.Abs(float64(v)) > maxFloat16 {
+				return fmt.Errorf("weight %d, value %d is %g, beyond float16's range (±%g): use dtype bf16 or f32", i, j, v, maxFloat16)
+			}
+		}
+	}
+	return nil
+}
+
 // acceleratorQueryBlock is the default attention query block with FewShapes.
 const acceleratorQueryBlock = 128
 
@@ -219,6 +239,11 @@ func NewScorer(w *Weights, o ScorerOptions) (*Scorer, error) {
 	for i, data := range order {
 		if len(data) != prod(dims[i]) {
 			return nil, fmt.Errorf("weight %d has %d values, config wants %v", i, len(data), dims[i])
+		}
+	}
+	if s.dtype == dtypes.Float16 {
+		if err := fitsFloat16(order); err != nil {
+			return nil, err
 		}
 	}
 	s.free = make(chan *replica, devices)

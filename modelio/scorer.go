@@ -28,9 +28,10 @@ type ScorerOptions struct {
 	// on an H100 f16 runs at bf16's speed (within 2%) and its entropies
 	// track f32's 7× closer (p99 |Δ| 0.0045 nats against bf16's 0.032,
 	// bench/RESULTS.md). Norm statistics, softmax, entropy and the residual
-	// stream are always f32; an activation beyond f16's range (65504)
-	// turns the document's entropies non-finite, and the patch stage
-	// rejects it, naming the token.
+	// stream are always f32. With f16, weights beyond its range (65504)
+	// are refused here; an activation beyond it turns the document's
+	// entropies non-finite, and the patch stage rejects it, naming the
+	// token.
 	DType string
 	// BatchTokens bounds the tokens of one forward call (streams × chunk).
 	// Default 4096.

@@ -2,11 +2,9 @@ package modelio
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 
+	"github.com/bltpipe/bltpipe/internal/par"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best with its ops unqualified.
@@ -84,7 +82,7 @@ func poolMean(acc, lengths *Node) *Node {
 // cutAll runs cut over every document, concurrently, and checks its
 // lengths (DocScore.Lengths, or CutErr).
 func cutAll(docs [][]int32, out []DocScore, cut Cut) {
-	parallel(len(docs), func(d int) {
+	par.For(len(docs), func(d int) {
 		l, err := cut(d, out[d].Entropies)
 		if err == nil {
 			err = checkLengths(l, len(docs[d]))
@@ -210,7 +208,7 @@ func layRows(docs [][]int32, streams []*stream, out []DocScore) rowLayout {
 	for i := range l.lengths {
 		l.lengths[i] = 1 // spare and unused rows divide by 1, not 0
 	}
-	parallel(len(docs), func(d int) {
+	par.For(len(docs), func(d int) {
 		if len(docs[d]) == 0 {
 			return
 		}
@@ -265,18 +263,4 @@ func patchRows(n int) int {
 		b <<= 1
 	}
 	return b
-}
-
-// parallel runs f(0…n−1) on all cores.
-func parallel(n int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }

@@ -18,12 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/bltpipe/bltpipe/internal/par"
 	"github.com/bltpipe/bltpipe/modelio"
 	"github.com/bltpipe/bltpipe/modelio/fetch"
 	"github.com/bltpipe/bltpipe/modelio/patcher"
@@ -381,16 +380,9 @@ func Score(scorer *modelio.Scorer, docs []record.Document, c Config) ([]record.S
 	// Patching is per document: spread it over the cores.
 	out := make([]record.Scored, len(docs))
 	errs := make([]error, len(docs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(docs)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(docs); i = int(next.Add(1) - 1) {
-				out[i], errs[i] = finish(docs[i], toks[i], &scores[i], scorer.Dim(), c)
-			}
-		})
-	}
-	wg.Wait()
+	par.For(len(docs), func(i int) {
+		out[i], errs[i] = finish(docs[i], toks[i], &scores[i], scorer.Dim(), c)
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

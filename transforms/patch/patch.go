@@ -407,7 +407,7 @@ func Cut(d record.Document, c Config) record.Scored {
 // finish patches one scored document (with c.Embeddings the scorer has
 // already cut it and pooled its patches) or turns it into a reject.
 func finish(d record.Document, toks []int32, ds *modelio.DocScore, dim int, c Config) (record.Scored, error) {
-	if j := firstNonFinite(nil, ds.Prominence); j >= 0 {
+	if j := firstNonFinite(ds.Prominence); j >= 0 {
 		return record.Scored{Doc: reject.Of(d, schemas.StagePatch, reject.ClassPatch, fmt.Sprintf("non-finite prominence at token %d", j))}, nil
 	}
 	lengths, err := ds.Lengths, ds.CutErr
@@ -430,7 +430,7 @@ func finish(d record.Document, toks []int32, ds *modelio.DocScore, dim int, c Co
 // lengthsOf cuts one scored document into patches; an error is the
 // reason to reject it (non-finite model outputs, a patcher failure).
 func lengthsOf(d record.Document, toks []int32, ent []float32, c Config) ([]int32, error) {
-	if j := firstNonFinite(ent, nil); j >= 0 {
+	if j := firstNonFinite(ent); j >= 0 {
 		return nil, fmt.Errorf("non-finite entropy at token %d", j)
 	}
 	lengths, err := patchSafe(toks, ent, c.Patcher)
@@ -453,16 +453,10 @@ func patchSafe(toks []int32, ent []float32, o patcher.Options) (lengths []int32,
 	return patcher.Patch(toks, ent, o)
 }
 
-// firstNonFinite returns the first token whose entropy or prominence is
-// NaN or ±Inf, or -1.
-func firstNonFinite(ent, prom []float32) int {
-	for i := range ent {
-		if e := float64(ent[i]); math.IsNaN(e) || math.IsInf(e, 0) {
-			return i
-		}
-	}
-	for i := range prom {
-		if p := float64(prom[i]); math.IsNaN(p) || math.IsInf(p, 0) {
+// firstNonFinite returns the index of the first NaN or ±Inf in v, or -1.
+func firstNonFinite(v []float32) int {
+	for i, x := range v {
+		if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
 			return i
 		}
 	}

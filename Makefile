@@ -46,7 +46,7 @@ bench: build
 # The XLA (GPU) build needs cgo; binaries for the GPU machine go to .dev/.
 gpu-binaries:
 	mkdir -p .dev
-	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -tags xla -ldflags='-s -w' -o .dev/bltpipe-xla ./cmd/bltpipe
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -tags xla -ldflags='-s -w $(LDFLAGS)' -o .dev/bltpipe-xla ./cmd/bltpipe
 	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) test -c -tags xla -ldflags='-s -w' -o .dev/modelio-xla.test ./modelio
 	gzip -9f .dev/bltpipe-xla .dev/modelio-xla.test   # the device takes 64 MiB per call
 

@@ -41,6 +41,7 @@ type benchResult struct {
 	Size         string  `json:"size"`
 	Params       int     `json:"params"`
 	SeqLen       int     `json:"seq_len"`
+	Ragged       bool    `json:"ragged,omitempty"` // documents of random lengths up to SeqLen (--ragged)
 	BatchTokens  int     `json:"batch_tokens"`
 	ChunkLen     int     `json:"chunk_len"`
 	Tokens       int     `json:"tokens"`
@@ -173,7 +174,7 @@ func runBenchModel(args []string, stdout io.Writer) error {
 		Backend: s.Backend(), DType: s.DType(), Size: *size, Params: cfg.NumParams(), SeqLen: *seqLen,
 		BatchTokens: *batchTokens, ChunkLen: *chunkLen, Tokens: tokens, Seconds: el,
 		TokensPerSec: float64(tokens) / el, DenseGFLOP: dense, Window: cfg.SlidingWindow, Graphs: s.CompiledGraphs(),
-		Devices: n, Pool: *pool,
+		Devices: n, Pool: *pool, Ragged: *ragged,
 	}
 	if tok, slots := s.Utilization(); slots > 0 {
 		res.Utilization = float64(tok) / float64(slots)

@@ -4,7 +4,8 @@ table and appends it to a RESULTS file (bench/RESULTS.md by default), adding
 the table's heading when the file does not end with that table yet.
 
 Columns: date, card, commit; `bltpipe bench model` tokens/s for each shape
-it ran (SEQ, or SEQr for --ragged, +pool for --pool); the best PyTorch eager
+it ran (SEQ/CHUNK: document and chunk lengths, SEQr for --ragged, +pool
+for --pool); the best PyTorch eager
 and torch.compile figures of the same run and ours/best (our best model-only
 figure over PyTorch's best); the default fast path's and bf16's accuracy
 against f32 (p99 |Δentropy| nats, patch-start agreement); end to end per
@@ -57,7 +58,7 @@ def k(x):
 def row(r):
     shapes = []
     for j in r["model"]:
-        name = str(j["seq_len"]) + ("r" if j.get("ragged") else "") + ("+pool" if j.get("pool") else "")
+        name = f"{j['seq_len']}{'r' if j.get('ragged') else ''}/{j['chunk_len']}{' +pool' if j.get('pool') else ''}"
         shapes.append(f"{name}: {k(j['tokens_per_s'])}")
     best = max([j["tokens_per_s"] for j in r["model"] if not j.get("pool")] or [0])
     eager = max([j["tokens_per_s"] for j in r["torch"] if j["impl"] == "torch-eager"] or [0])
@@ -84,13 +85,16 @@ def main():
     if not r["model"] and not r["e2e"]:
         sys.exit("gpu_row: no bench model or end-to-end figures in the log")
     line = row(r)
-    with open(a.results, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(a.results, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
     headings = [l for l in text.splitlines() if l.startswith("## ")]
     add = ""
     if not headings or headings[-1] != HEADING:
         add = "\n" + HEADING + "\n\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
-    if not text.endswith("\n"):
+    if text and not text.endswith("\n"):
         add = "\n" + add
     with open(a.results, "a", encoding="utf-8") as f:
         f.write(add + line + "\n")

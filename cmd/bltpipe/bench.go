@@ -46,6 +46,7 @@ type benchResult struct {
 	ChunkLen     int     `json:"chunk_len"`
 	Tokens       int     `json:"tokens"`
 	Seconds      float64 `json:"seconds"`
+	WarmSeconds  float64 `json:"warmup_seconds"` // the first calls: compiling the graphs, weights to the devices
 	TokensPerSec float64 `json:"tokens_per_s"`
 	DenseGFLOP   float64 `json:"dense_gflop_per_token"`
 	TFLOPs       float64 `json:"tflop_per_s"`
@@ -159,9 +160,11 @@ func runBenchModel(args []string, stdout io.Writer) error {
 		}
 		return total, errors.Join(errs...)
 	}
+	warm := time.Now()
 	if _, err := loop(0); err != nil {
 		return err
 	}
+	warmSeconds := time.Since(warm).Seconds()
 	start := time.Now()
 	tokens, err := loop(time.Duration(*seconds * float64(time.Second)))
 	if err != nil {
@@ -173,7 +176,7 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	res := benchResult{
 		Backend: s.Backend(), DType: s.DType(), Size: *size, Params: cfg.NumParams(), SeqLen: *seqLen,
 		BatchTokens: *batchTokens, ChunkLen: *chunkLen, Tokens: tokens, Seconds: el,
-		TokensPerSec: float64(tokens) / el, DenseGFLOP: dense, Window: cfg.SlidingWindow, Graphs: s.CompiledGraphs(),
+		WarmSeconds: warmSeconds, TokensPerSec: float64(tokens) / el, DenseGFLOP: dense, Window: cfg.SlidingWindow, Graphs: s.CompiledGraphs(),
 		Devices: n, Pool: *pool, Ragged: *ragged,
 	}
 	if tok, slots := s.Utilization(); slots > 0 {
@@ -186,8 +189,8 @@ func runBenchModel(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s %s ×%d devices  size %s (%d params)  seq %d  batch %d tokens  chunk %d  pool %d\n",
 		res.Backend, res.DType, res.Devices, res.Size, res.Params, res.SeqLen, res.BatchTokens, res.ChunkLen, res.Pool)
-	fmt.Fprintf(stdout, "%.0f tokens/s  %.2f TFLOP/s dense (%.4f GFLOP/token)  %.1f%% of %.0f TFLOP/s  (%d tokens in %.1fs, %d graphs, %.0f%% of slots real)\n",
-		res.TokensPerSec, res.TFLOPs, dense, res.PctOfPeak, *peak, tokens, el, res.Graphs, 100*res.Utilization)
+	fmt.Fprintf(stdout, "%.0f tokens/s  %.2f TFLOP/s dense (%.4f GFLOP/token)  %.1f%% of %.0f TFLOP/s  (%d tokens in %.1fs, %d graphs, %.0f%% of slots real; warm-up %.1fs)\n",
+		res.TokensPerSec, res.TFLOPs, dense, res.PctOfPeak, *peak, tokens, el, res.Graphs, 100*res.Utilization, res.WarmSeconds)
 	return nil
 }
 

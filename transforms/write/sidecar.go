@@ -23,12 +23,13 @@ type sidecar struct {
 	scratch string
 	db      *sql.DB
 	tx      *sql.Tx
-	node    *sql.Stmt // inserts sidecarBatch nodes
-	edge    *sql.Stmt // inserts sidecarBatch edges
-	patch   *sql.Stmt // inserts patchBatch patch leaves
-	nodes   []any     // arguments of nodes not inserted yet (nodeCols each)
-	edges   []any     // arguments of edges not inserted yet (3 each)
-	patches []any     // arguments of patch leaves not inserted yet (patchCols each)
+	node    *sql.Stmt  // inserts sidecarBatch nodes
+	edge    *sql.Stmt  // inserts sidecarBatch edges
+	patch   *sql.Stmt  // inserts patchBatch patch leaves
+	nodes   []any      // arguments of nodes not inserted yet (nodeCols each)
+	edges   []any      // arguments of edges not inserted yet (3 each)
+	patches []any      // arguments of patch leaves not inserted yet (patchCols each)
+	spill   *leafSpill // patch leaves until close (see leafSpill)
 	nextID  int64
 	trunks  map[trunkKey]int64
 	last    map[int64]int64 // trunk → its latest branch (same_source chain)
@@ -84,6 +85,9 @@ func newSidecar(final string, meta map[string]string) (*sidecar, error) {
 	if sc.patch, err = sc.tx.Prepare(insertPatches(patchBatch)); err != nil {
 		return fail(err)
 	}
+	if sc.spill, err = newLeafSpill(filepath.Join(dir, "leaves.spill")); err != nil {
+		return fail(err)
+	}
 	return sc, nil
 }
 
@@ -136,18 +140,28 @@ func (g *sidecar) addNode(n node) (int64, error) {
 	return g.nextID, nil
 }
 
-// addPatch queues a patch leaf of branch br under parent and returns its
-// id; a document's leaves get consecutive ids (the next edges rely on it).
-func (g *sidecar) addPatch(br, parent int64, index int, p record.Patch) (int64, error) {
-	g.nextID++
-	g.patches = append(g.patches, g.nextID, br, parent, index, p.ByteOffset, p.ByteLength, sqlReal(p.MeanEntropy), sqlReal(p.MeanProminence))
-	if len(g.patches) == patchBatch*patchCols {
-		if _, err := g.patch.Exec(g.patches...); err != nil {
-			return 0, err
+// loadLeaves inserts the spilled patch leaves, in id order.
+func (g *sidecar) loadLeaves() error {
+	err := g.spill.each(func(l leaf) error {
+		g.patches = append(g.patches, l.id, l.branch, l.parent, l.index, l.byteOffset, l.byteLength, sqlReal(l.meanEntropy), sqlReal(l.prominence))
+		if len(g.patches) == patchBatch*patchCols {
+			if _, err := g.patch.Exec(g.patches...); err != nil {
+				return err
+			}
+			g.patches = g.patches[:0]
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n := len(g.patches) / patchCols; n > 0 {
+		if _, err := g.tx.Exec(insertPatches(n), g.patches...); err != nil {
+			return err
 		}
 		g.patches = g.patches[:0]
 	}
-	return g.nextID, nil
+	return nil
 }
 
 func (g *sidecar) addEdge(src, dst int64, kind string) error {
@@ -161,7 +175,7 @@ func (g *sidecar) addEdge(src, dst int64, kind string) error {
 	return nil
 }
 
-// flush inserts the queued rows of a last, partial batch.
+// flush inserts the queued nodes and edges of a last, partial batch.
 func (g *sidecar) flush() error {
 	if n := len(g.nodes) / nodeCols; n > 0 {
 		if _, err := g.tx.Exec(insertNodes(n), g.nodes...); err != nil {
@@ -174,12 +188,6 @@ func (g *sidecar) flush() error {
 			return err
 		}
 		g.edges = g.edges[:0]
-	}
-	if n := len(g.patches) / patchCols; n > 0 {
-		if _, err := g.tx.Exec(insertPatches(n), g.patches...); err != nil {
-			return err
-		}
-		g.patches = g.patches[:0]
 	}
 	return nil
 }
@@ -318,23 +326,24 @@ func (g *sidecar) add(sc record.Scored) error {
 			}
 		}
 	}
-	// Patch leaves: their contains and next edges are derived by the edges
-	// view (parent column and id ranges; consecutive ids within the
-	// document).
-	for i, p := range sc.Patches {
-		parent := br
-		if k := parentSeg[i]; k >= 0 {
-			parent = segs[k]
-		}
-		id, err := g.addPatch(br, parent, i, p)
-		if err != nil {
-			return err
-		}
-		if id != firstPatch+int64(i) {
-			return fmt.Errorf("sidecar: patch %d of %q got id %d, want %d", i, d.ID, id, firstPatch+int64(i))
-		}
-		g.leaves++
+	// Patch leaves, spilled until close: their contains and next edges are
+	// derived by the edges view (parent column and id ranges; consecutive
+	// ids within the document).
+	if g.nextID+1 != firstPatch {
+		return fmt.Errorf("sidecar: the patches of %q would start at id %d, want %d", d.ID, g.nextID+1, firstPatch)
 	}
+	parents := make([]int64, len(sc.Patches))
+	for i := range sc.Patches {
+		parents[i] = br
+		if k := parentSeg[i]; k >= 0 {
+			parents[i] = segs[k]
+		}
+	}
+	if err := g.spill.add(firstPatch, br, parents, sc.Patches); err != nil {
+		return fmt.Errorf("sidecar: %q: %w", d.ID, err)
+	}
+	g.nextID += int64(len(sc.Patches))
+	g.leaves += int64(len(sc.Patches))
 	return nil
 }
 
@@ -384,6 +393,9 @@ func (g *sidecar) close(ctx context.Context) (int64, string, error) {
 	if err := g.flush(); err != nil {
 		return 0, "", fmt.Errorf("sidecar %s: %w", g.final, err)
 	}
+	if err := g.loadLeaves(); err != nil {
+		return 0, "", fmt.Errorf("sidecar %s: patch leaves: %w", g.final, err)
+	}
 	keys := make([]string, 0, len(g.meta))
 	for k := range g.meta {
 		keys = append(keys, k)
@@ -415,6 +427,9 @@ func (g *sidecar) abort() {
 		return
 	}
 	g.aborted = true
+	if g.spill != nil {
+		g.spill.close()
+	}
 	if g.db != nil {
 		if g.tx != nil {
 			g.tx.Rollback()

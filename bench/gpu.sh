@@ -30,6 +30,7 @@ if [ -z "${XLA_FLAGS:-}" ]; then
   done
 fi
 echo "# $(date -u +%F) $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1) XLA_FLAGS=${XLA_FLAGS:-}"
+echo "# host: $(nvidia-smi -L | wc -l)×GPU, $(nproc) cores"
 echo "# commit $("$BIN" --version 2>/dev/null | grep -oE '[0-9a-f]{7,40}$' | head -1)"
 # The test binary runs in modelio/ (it reads the shipped model from ../models).
 (cd modelio && "../$TEST" -test.run 'TestAcceleratorMatchesCPU|TestAcceleratorBF16OnDefaultModel' -test.v 2>&1) |

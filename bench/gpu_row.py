@@ -3,7 +3,7 @@
 table and appends it to a RESULTS file (bench/RESULTS.md by default), adding
 the table's heading when the file does not end with that table yet.
 
-Columns: date, card, commit; `bltpipe bench model` tokens/s for each shape
+Columns: date, card (and the host's GPUs and cores), commit; `bltpipe bench model` tokens/s for each shape
 it ran (SEQ/CHUNK: document and chunk lengths, SEQr for --ragged, +pool
 for --pool); the best PyTorch eager
 and torch.compile figures of the same run and ours/best (our best model-only
@@ -28,6 +28,8 @@ def parse(lines):
         line = line.strip()
         if m := re.match(r"# (\d{4}-\d\d-\d\d) (.*?) XLA_FLAGS", line):
             r["date"], r["card"] = m.group(1), m.group(2).split(",")[0].strip()
+        elif m := re.match(r"# host: (.+)", line):
+            r["host"] = m.group(1)
         elif m := re.match(r"# commit (\S+)", line):
             r["commit"] = m.group(1)[:7]
         elif m := re.search(r"(bf16|f16) vs f32 \|Δentropy\| p50 (\S+) p99 (\S+) max (\S+) nats; patch-start agreement (\S+)", line):
@@ -72,7 +74,8 @@ def row(r):
         wh = k(e["whole"]) if e["whole"] else "–"
         e2e.append(f"{d} GPU{'s' if d > 1 else ''}: {st} / {wh}")
     cpu = f"{r['cpu']:.1f} MB/s" if r["cpu"] else "–"
-    cells = [r["date"], r["card"], r["commit"], "; ".join(shapes) or "–", f"{k(eager)} / {k(comp)}" if comp else "–",
+    card = r["card"] + (f" ({r['host']})" if r.get("host") else "")
+    cells = [r["date"], card, r["commit"], "; ".join(shapes) or "–", f"{k(eager)} / {k(comp)}" if comp else "–",
              ratio, acc or "–", "; ".join(e2e) or "–", cpu]
     return "| " + " | ".join(cells) + " |"
 

@@ -142,8 +142,14 @@ func (g *sidecar) addNode(n node) (int64, error) {
 
 // loadLeaves inserts the spilled patch leaves, in id order.
 func (g *sidecar) loadLeaves() error {
+	prev := int64(-1)
 	err := g.spill.each(func(l leaf) error {
-		g.patches = append(g.patches, l.id, l.branch, l.parent, l.index, l.byteOffset, l.byteLength, sqlReal(l.meanEntropy), sqlReal(l.prominence))
+		var id any = l.id
+		if l.id == prev+1 {
+			id = nil // SQLite appends it as max(id)+1 = l.id, without a B-tree search
+		}
+		prev = l.id
+		g.patches = append(g.patches, id, l.branch, l.parent, l.index, l.byteOffset, l.byteLength, sqlReal(l.meanEntropy), sqlReal(l.prominence))
 		if len(g.patches) == patchBatch*patchCols {
 			if _, err := g.patch.Exec(g.patches...); err != nil {
 				return err
@@ -160,6 +166,15 @@ func (g *sidecar) loadLeaves() error {
 			return err
 		}
 		g.patches = g.patches[:0]
+	}
+	// SQLite gives a NULL id max(id)+1 (a table's ids never near 2^63);
+	// the last one proves the run.
+	var last sql.NullInt64
+	if err := g.tx.QueryRow(`SELECT max(id) FROM patch_leaves`).Scan(&last); err != nil {
+		return err
+	}
+	if last.Int64 != max(prev, 0) {
+		return fmt.Errorf("patch leaves end at id %d, want %d", last.Int64, prev)
 	}
 	return nil
 }

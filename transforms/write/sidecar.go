@@ -3,6 +3,7 @@ package write
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,13 +23,12 @@ type sidecar struct {
 	final   string
 	scratch string
 	db      *sql.DB
+	conn    *sql.Conn // the database's one connection; tx runs on it
 	tx      *sql.Tx
 	node    *sql.Stmt  // inserts sidecarBatch nodes
 	edge    *sql.Stmt  // inserts sidecarBatch edges
-	patch   *sql.Stmt  // inserts patchBatch patch leaves
 	nodes   []any      // arguments of nodes not inserted yet (nodeCols each)
 	edges   []any      // arguments of edges not inserted yet (3 each)
-	patches []any      // arguments of patch leaves not inserted yet (patchCols each)
 	spill   *leafSpill // patch leaves until close (see leafSpill)
 	nextID  int64
 	trunks  map[trunkKey]int64
@@ -73,16 +73,16 @@ func newSidecar(final string, meta map[string]string) (*sidecar, error) {
 			return fail(err)
 		}
 	}
-	if sc.tx, err = sc.db.Begin(); err != nil {
+	if sc.conn, err = sc.db.Conn(context.Background()); err != nil {
+		return fail(err)
+	}
+	if sc.tx, err = sc.conn.BeginTx(context.Background(), nil); err != nil {
 		return fail(err)
 	}
 	if sc.node, err = sc.tx.Prepare(insertNodes(sidecarBatch)); err != nil {
 		return fail(err)
 	}
 	if sc.edge, err = sc.tx.Prepare(insertEdges(sidecarBatch)); err != nil {
-		return fail(err)
-	}
-	if sc.patch, err = sc.tx.Prepare(insertPatches(patchBatch)); err != nil {
 		return fail(err)
 	}
 	if sc.spill, err = newLeafSpill(filepath.Join(dir, "leaves.spill")); err != nil {
@@ -140,37 +140,66 @@ func (g *sidecar) addNode(n node) (int64, error) {
 	return g.nextID, nil
 }
 
-// loadLeaves inserts the spilled patch leaves, in id order.
-func (g *sidecar) loadLeaves() error {
+// loadLeaves inserts the spilled patch leaves, in id order, through the
+// driver's statement on the transaction's connection: most of the CPU of
+// a model-free run is these inserts, and database/sql's per-argument
+// conversion (a fresh argument slice per statement) was a third of it.
+func (g *sidecar) loadLeaves(ctx context.Context) error {
 	prev := int64(-1)
-	err := g.spill.each(func(l leaf) error {
-		var id any = l.id
-		if l.id == prev+1 {
-			id = nil // SQLite appends it as max(id)+1 = l.id, without a B-tree search
+	err := g.conn.Raw(func(dc any) error {
+		prep, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("SQLite driver connection %T cannot prepare statements", dc)
 		}
-		prev = l.id
-		g.patches = append(g.patches, id, l.branch, l.parent, l.index, l.byteOffset, l.byteLength, sqlReal(l.meanEntropy), sqlReal(l.prominence))
-		if len(g.patches) == patchBatch*patchCols {
-			if _, err := g.patch.Exec(g.patches...); err != nil {
+		args := make([]driver.NamedValue, patchBatch*patchCols)
+		for i := range args {
+			args[i].Ordinal = i + 1
+		}
+		exec := func(rows int) error {
+			st, err := prep.PrepareContext(ctx, insertPatches(rows))
+			if err != nil {
 				return err
 			}
-			g.patches = g.patches[:0]
+			defer st.Close()
+			_, err = st.(driver.StmtExecContext).ExecContext(ctx, args[:rows*patchCols])
+			return err
 		}
-		return nil
+		full, err := prep.PrepareContext(ctx, insertPatches(patchBatch))
+		if err != nil {
+			return err
+		}
+		defer full.Close()
+		batch := full.(driver.StmtExecContext)
+		n := 0
+		err = g.spill.each(func(l leaf) error {
+			a := args[n*patchCols : (n+1)*patchCols]
+			a[0].Value = l.id
+			if l.id == prev+1 {
+				a[0].Value = nil // SQLite appends it as max(id)+1 = l.id, without a B-tree search
+			}
+			prev = l.id
+			a[1].Value, a[2].Value, a[3].Value = l.branch, l.parent, int64(l.index)
+			a[4].Value, a[5].Value = l.byteOffset, l.byteLength
+			a[6].Value, a[7].Value = sqlReal(l.meanEntropy), sqlReal(l.prominence)
+			if n++; n < patchBatch {
+				return nil
+			}
+			n = 0
+			_, err := batch.ExecContext(ctx, args)
+			return err
+		})
+		if err == nil && n > 0 {
+			err = exec(n)
+		}
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	if n := len(g.patches) / patchCols; n > 0 {
-		if _, err := g.tx.Exec(insertPatches(n), g.patches...); err != nil {
-			return err
-		}
-		g.patches = g.patches[:0]
-	}
 	// SQLite gives a NULL id max(id)+1 (a table's ids never near 2^63);
 	// the last one proves the run.
 	var last sql.NullInt64
-	if err := g.tx.QueryRow(`SELECT max(id) FROM patch_leaves`).Scan(&last); err != nil {
+	if err := g.tx.QueryRowContext(ctx, `SELECT max(id) FROM patch_leaves`).Scan(&last); err != nil {
 		return err
 	}
 	if last.Int64 != max(prev, 0) {
@@ -408,7 +437,7 @@ func (g *sidecar) close(ctx context.Context) (int64, string, error) {
 	if err := g.flush(); err != nil {
 		return 0, "", fmt.Errorf("sidecar %s: %w", g.final, err)
 	}
-	if err := g.loadLeaves(); err != nil {
+	if err := g.loadLeaves(ctx); err != nil {
 		return 0, "", fmt.Errorf("sidecar %s: patch leaves: %w", g.final, err)
 	}
 	keys := make([]string, 0, len(g.meta))
@@ -426,8 +455,10 @@ func (g *sidecar) close(ctx context.Context) (int64, string, error) {
 	}
 	g.node.Close()
 	g.edge.Close()
-	g.patch.Close()
 	if err := g.tx.Commit(); err != nil {
+		return 0, "", fmt.Errorf("sidecar %s: %w", g.final, err)
+	}
+	if err := g.conn.Close(); err != nil {
 		return 0, "", fmt.Errorf("sidecar %s: %w", g.final, err)
 	}
 	if err := g.db.Close(); err != nil {
@@ -448,6 +479,9 @@ func (g *sidecar) abort() {
 	if g.db != nil {
 		if g.tx != nil {
 			g.tx.Rollback()
+		}
+		if g.conn != nil {
+			g.conn.Close()
 		}
 		g.db.Close()
 	}

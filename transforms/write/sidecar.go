@@ -155,13 +155,18 @@ func (g *sidecar) loadLeaves(ctx context.Context) error {
 		for i := range args {
 			args[i].Ordinal = i + 1
 		}
+		// exec inserts the first rows of args with a statement of that many rows.
 		exec := func(rows int) error {
 			st, err := prep.PrepareContext(ctx, insertPatches(rows))
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			_, err = st.(driver.StmtExecContext).ExecContext(ctx, args[:rows*patchCols])
+			ex, ok := st.(driver.StmtExecContext)
+			if !ok {
+				return fmt.Errorf("SQLite driver statement %T cannot execute with a context", st)
+			}
+			_, err = ex.ExecContext(ctx, args[:rows*patchCols])
 			return err
 		}
 		full, err := prep.PrepareContext(ctx, insertPatches(patchBatch))
@@ -169,7 +174,10 @@ func (g *sidecar) loadLeaves(ctx context.Context) error {
 			return err
 		}
 		defer full.Close()
-		batch := full.(driver.StmtExecContext)
+		batch, ok := full.(driver.StmtExecContext)
+		if !ok {
+			return fmt.Errorf("SQLite driver statement %T cannot execute with a context", full)
+		}
 		n := 0
 		err = g.spill.each(func(l leaf) error {
 			a := args[n*patchCols : (n+1)*patchCols]

@@ -155,29 +155,34 @@ func (g *sidecar) loadLeaves(ctx context.Context) error {
 		for i := range args {
 			args[i].Ordinal = i + 1
 		}
+		// prepare returns an INSERT of rows leaves; close it after use.
+		prepare := func(rows int) (driver.Stmt, driver.StmtExecContext, error) {
+			st, err := prep.PrepareContext(ctx, insertPatches(rows))
+			if err != nil {
+				return nil, nil, err
+			}
+			ex, ok := st.(driver.StmtExecContext)
+			if !ok {
+				st.Close()
+				return nil, nil, fmt.Errorf("SQLite driver statement %T cannot execute with a context", st)
+			}
+			return st, ex, nil
+		}
 		// exec inserts the first rows of args with a statement of that many rows.
 		exec := func(rows int) error {
-			st, err := prep.PrepareContext(ctx, insertPatches(rows))
+			st, ex, err := prepare(rows)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			ex, ok := st.(driver.StmtExecContext)
-			if !ok {
-				return fmt.Errorf("SQLite driver statement %T cannot execute with a context", st)
-			}
 			_, err = ex.ExecContext(ctx, args[:rows*patchCols])
 			return err
 		}
-		full, err := prep.PrepareContext(ctx, insertPatches(patchBatch))
+		full, batch, err := prepare(patchBatch)
 		if err != nil {
 			return err
 		}
 		defer full.Close()
-		batch, ok := full.(driver.StmtExecContext)
-		if !ok {
-			return fmt.Errorf("SQLite driver statement %T cannot execute with a context", full)
-		}
 		n := 0
 		err = g.spill.each(func(l leaf) error {
 			a := args[n*patchCols : (n+1)*patchCols]
